@@ -1,0 +1,23 @@
+//! ringkeeper: a ZooKeeper-compatible coordination server.
+//!
+//! Follow a request from socket to disk and back:
+//! - `server/`    net cores: accept, frame, decode (`proto/`), serve reads from the core's
+//!   tree view, queue writes per session, fire watches (`watch`), write replies.
+//! - `consensus/` the consensus core: `prep` turns a request into a `txn::Txn`, the log stage
+//!   (`storage/`) makes it durable with group commit, then it is applied to the `tree/` and
+//!   the replies and watch events are posted to every net core's mailbox in commit order.
+//! - `session`    session tracker and expiry buckets (on the consensus core).
+//! - `client/`    an async client used by tests and tools.
+
+pub mod acl;
+pub mod client;
+pub mod config;
+pub mod consensus;
+pub mod prep;
+pub mod proto;
+pub mod server;
+pub mod session;
+pub mod storage;
+pub mod tree;
+pub mod txn;
+pub mod watch;

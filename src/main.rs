@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("ringkeeper: being written");
+    std::process::exit(2);
+}

@@ -1,0 +1,81 @@
+//! The data tree: a persistent (copy-on-write) map from path to node.
+//!
+//! Cloning a `DataTree` is O(1): the consensus core applies txns to its own copy and
+//! publishes `Arc<DataTree>` versions that net cores and the snapshot writer read without
+//! locks. `apply` is a pure function of (tree, txn).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::proto::records::{Acl, Stat};
+use crate::proto::ErrorCode;
+use crate::txn::{SessionId, Zxid};
+
+/// What is stored per node (ZooKeeper's StatPersisted). `cversion` here is the stored
+/// counter: incremented once per child created, never on delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatPersisted {
+    pub czxid: Zxid,
+    pub mzxid: Zxid,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    pub cversion: i32,
+    pub aversion: i32,
+    pub ephemeral_owner: i64,
+    pub pzxid: Zxid,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// `None` when created with a null buffer; kept distinct from empty.
+    pub data: Option<Bytes>,
+    pub acl: Arc<Vec<Acl>>,
+    pub stat: StatPersisted,
+    /// Child names (not paths).
+    pub children: imbl::OrdSet<Arc<str>>,
+}
+
+/// A watch trigger produced by apply, in the order the changes happened.
+/// `acl` is the ACL of the node the event is about (for NodeChildrenChanged: the parent),
+/// as it stood when the event fired: delivery is filtered by READ on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchEvent {
+    pub kind: i32,
+    pub path: Arc<str>,
+    pub acl: Arc<Vec<Acl>>,
+}
+
+/// The client-visible outcome of applying one txn (or one multi sub-txn).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnResult {
+    Create { path: String, stat: Stat },
+    Delete,
+    SetData { stat: Stat },
+    SetAcl { stat: Stat },
+    Check,
+    Error(ErrorCode),
+    Multi(Vec<TxnResult>),
+    SessionCreated,
+    SessionClosed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub result: TxnResult,
+    pub events: Vec<WatchEvent>,
+}
+
+/// The whole replicated state: nodes, the indexes beside them, and the live sessions with
+/// their negotiated timeouts (so a snapshot of one version carries everything).
+#[derive(Debug, Clone)]
+pub struct DataTree {
+    pub(crate) nodes: imbl::HashMap<Arc<str>, Node>,
+    pub(crate) ephemerals: imbl::HashMap<SessionId, imbl::OrdSet<Arc<str>>>,
+    pub(crate) containers: imbl::OrdSet<Arc<str>>,
+    pub(crate) ttls: imbl::OrdSet<Arc<str>>,
+    pub(crate) sessions: imbl::HashMap<SessionId, i32>,
+    pub(crate) last_zxid: Zxid,
+    pub(crate) approximate_data_size: i64,
+}
