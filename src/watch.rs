@@ -1,1 +1,274 @@
-//! (being written)
+//! Per-core watch tables. Each net core owns one for the connections it serves; nothing here
+//! is shared between threads.
+//!
+//! Standard watches (data/exist, child) fire once; persistent watches fire for their path
+//! until removed; persistent-recursive watches fire for the path and every descendant,
+//! never with NodeChildrenChanged. A connection matched several ways by one event gets one
+//! notification (spec §7.4).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::proto::opcode::{event, watcher_type};
+
+/// Connection number on this core.
+pub type ConnNo = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WatchKind {
+    /// getData / exists (exists on a missing node is an "exist" watch; same table).
+    Data,
+    Child,
+    Persistent,
+    PersistentRecursive,
+}
+
+#[derive(Debug, Default)]
+pub struct WatchTable {
+    tables: [HashMap<Arc<str>, HashSet<ConnNo>>; 4],
+    by_conn: HashMap<ConnNo, HashSet<(WatchKind, Arc<str>)>>,
+}
+
+fn idx(k: WatchKind) -> usize {
+    k as usize
+}
+
+impl WatchTable {
+    pub fn add(&mut self, kind: WatchKind, path: &str, conn: ConnNo) {
+        let key: Arc<str> = match self.tables[idx(kind)].get_key_value(path) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(path),
+        };
+        self.tables[idx(kind)]
+            .entry(key.clone())
+            .or_default()
+            .insert(conn);
+        self.by_conn.entry(conn).or_default().insert((kind, key));
+    }
+
+    pub fn has(&self, kind: WatchKind, path: &str, conn: ConnNo) -> bool {
+        self.tables[idx(kind)]
+            .get(path)
+            .is_some_and(|s| s.contains(&conn))
+    }
+
+    fn remove_one(&mut self, kind: WatchKind, path: &str, conn: ConnNo) -> bool {
+        let t = &mut self.tables[idx(kind)];
+        let Some(set) = t.get_mut(path) else {
+            return false;
+        };
+        let removed = set.remove(&conn);
+        if set.is_empty() {
+            t.remove(path);
+        }
+        if removed {
+            if let Some(c) = self.by_conn.get_mut(&conn) {
+                c.remove(&(kind, Arc::from(path)));
+                if c.is_empty() {
+                    self.by_conn.remove(&conn);
+                }
+            }
+        }
+        removed
+    }
+
+    /// The kinds a checkWatches/removeWatches `type` covers (3.9 semantics).
+    fn kinds_of(watcher_type: i32) -> &'static [WatchKind] {
+        use WatchKind::*;
+        match watcher_type {
+            watcher_type::CHILDREN => &[Child],
+            watcher_type::DATA => &[Data],
+            watcher_type::ANY => &[Data, Child, Persistent, PersistentRecursive],
+            watcher_type::PERSISTENT => &[Persistent],
+            watcher_type::PERSISTENT_RECURSIVE => &[PersistentRecursive],
+            _ => &[],
+        }
+    }
+
+    /// checkWatches: does this connection hold a watch of `watcher_type` on `path`?
+    pub fn check(&self, watcher_type: i32, path: &str, conn: ConnNo) -> bool {
+        Self::kinds_of(watcher_type)
+            .iter()
+            .any(|k| self.has(*k, path, conn))
+    }
+
+    /// removeWatches: removes them; true if anything was removed.
+    pub fn remove(&mut self, watcher_type: i32, path: &str, conn: ConnNo) -> bool {
+        let mut any = false;
+        for k in Self::kinds_of(watcher_type) {
+            any |= self.remove_one(*k, path, conn);
+        }
+        any
+    }
+
+    /// Drops every watch of a closed connection.
+    pub fn remove_conn(&mut self, conn: ConnNo) {
+        let Some(entries) = self.by_conn.remove(&conn) else {
+            return;
+        };
+        for (kind, path) in entries {
+            let t = &mut self.tables[idx(kind)];
+            if let Some(set) = t.get_mut(&path) {
+                set.remove(&conn);
+                if set.is_empty() {
+                    t.remove(&path);
+                }
+            }
+        }
+    }
+
+    fn fire_once(&mut self, kind: WatchKind, path: &str, out: &mut BTreeSet<ConnNo>) {
+        if let Some(set) = self.tables[idx(kind)].remove(path) {
+            for conn in set {
+                out.insert(conn);
+                if let Some(c) = self.by_conn.get_mut(&conn) {
+                    c.remove(&(kind, Arc::from(path)));
+                    if c.is_empty() {
+                        self.by_conn.remove(&conn);
+                    }
+                }
+            }
+        }
+    }
+
+    fn fire_keep(&self, kind: WatchKind, path: &str, out: &mut BTreeSet<ConnNo>) {
+        if let Some(set) = self.tables[idx(kind)].get(path) {
+            out.extend(set.iter().copied());
+        }
+    }
+
+    /// The connections to notify of `event_kind` on `path`, one each; standard watches that
+    /// matched are consumed.
+    pub fn trigger(&mut self, event_kind: i32, path: &str) -> BTreeSet<ConnNo> {
+        use WatchKind::*;
+        let mut out = BTreeSet::new();
+        match event_kind {
+            event::NODE_CREATED | event::NODE_DATA_CHANGED => self.fire_once(Data, path, &mut out),
+            event::NODE_DELETED => {
+                self.fire_once(Data, path, &mut out);
+                self.fire_once(Child, path, &mut out);
+            }
+            event::NODE_CHILDREN_CHANGED => self.fire_once(Child, path, &mut out),
+            _ => {}
+        }
+        self.fire_keep(Persistent, path, &mut out);
+        if event_kind != event::NODE_CHILDREN_CHANGED
+            && !self.tables[idx(PersistentRecursive)].is_empty()
+        {
+            let mut p = path;
+            loop {
+                self.fire_keep(PersistentRecursive, p, &mut out);
+                if p == "/" {
+                    break;
+                }
+                p = match p.rfind('/') {
+                    Some(0) => "/",
+                    Some(i) => &p[..i],
+                    None => break,
+                };
+            }
+        }
+        out
+    }
+
+    /// Total registrations of one kind (`wchs` counts the data table only, as ZooKeeper).
+    pub fn count(&self, kind: WatchKind) -> usize {
+        self.tables[idx(kind)].values().map(HashSet::len).sum()
+    }
+
+    pub fn total(&self) -> usize {
+        self.tables
+            .iter()
+            .flat_map(|t| t.values())
+            .map(HashSet::len)
+            .sum()
+    }
+
+    pub fn paths(&self, kind: WatchKind) -> usize {
+        self.tables[idx(kind)].len()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.by_conn.len()
+    }
+
+    /// (path, conns) of one kind, sorted, for wchp/wchc.
+    pub fn dump(&self, kind: WatchKind) -> Vec<(Arc<str>, Vec<ConnNo>)> {
+        let mut v: Vec<_> = self.tables[idx(kind)]
+            .iter()
+            .map(|(p, s)| {
+                let mut c: Vec<_> = s.iter().copied().collect();
+                c.sort_unstable();
+                (p.clone(), c)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use WatchKind::*;
+
+    #[test]
+    fn standard_watches_fire_once_and_dedupe() {
+        let mut t = WatchTable::default();
+        t.add(Data, "/a", 1);
+        t.add(Data, "/a", 1);
+        t.add(Child, "/a", 1);
+        t.add(Data, "/a", 2);
+        assert_eq!(
+            t.trigger(event::NODE_DELETED, "/a")
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert!(t.trigger(event::NODE_DELETED, "/a").is_empty());
+        assert_eq!(t.total(), 0);
+        assert_eq!(t.connections(), 0);
+    }
+
+    #[test]
+    fn persistent_and_recursive() {
+        let mut t = WatchTable::default();
+        t.add(Persistent, "/a", 1);
+        t.add(PersistentRecursive, "/", 2);
+        t.add(PersistentRecursive, "/a", 2);
+        for _ in 0..2 {
+            assert_eq!(t.trigger(event::NODE_DATA_CHANGED, "/a").len(), 2);
+        }
+        // Recursive watches never see child events.
+        assert_eq!(
+            t.trigger(event::NODE_CHILDREN_CHANGED, "/a")
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(
+            t.trigger(event::NODE_CREATED, "/a/b/c")
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec![2]
+        );
+        assert!(t.trigger(event::NODE_CREATED, "/b").contains(&2));
+        assert!(t.remove(watcher_type::PERSISTENT_RECURSIVE, "/", 2));
+        assert!(t.trigger(event::NODE_CREATED, "/b").is_empty());
+    }
+
+    #[test]
+    fn remove_by_type_and_connection() {
+        let mut t = WatchTable::default();
+        t.add(Data, "/a", 1);
+        t.add(Persistent, "/a", 1);
+        assert!(t.check(watcher_type::DATA, "/a", 1));
+        assert!(!t.check(watcher_type::CHILDREN, "/a", 1));
+        assert!(t.remove(watcher_type::DATA, "/a", 1));
+        assert!(t.has(Persistent, "/a", 1));
+        t.add(Child, "/b", 1);
+        t.remove_conn(1);
+        assert_eq!(t.total(), 0);
+        assert!(!t.remove(watcher_type::ANY, "/a", 1));
+    }
+}
