@@ -17,6 +17,7 @@ pub mod prep;
 pub mod proto;
 pub mod server;
 pub mod session;
+pub mod settings;
 pub mod storage;
 pub mod tree;
 pub mod txn;

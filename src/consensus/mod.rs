@@ -1,1 +1,510 @@
-//! (being written)
+//! The consensus core: one thread that owns the authoritative tree, preps every write into a
+//! txn, hands it to the log stage, and — once the log reports it durable — posts it, applied,
+//! to every net core in commit order.
+//!
+//! Prep validates against `tree`, which already has every prepped-but-not-yet-durable txn
+//! applied (ZooKeeper's "outstanding changes"): in standalone every prepped txn commits or
+//! the process stops, so the speculative tree is exactly the state later writes must see.
+//! Nothing leaves this thread before its txn is durable.
+
+pub mod msg;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{select, Receiver, Sender};
+
+use crate::prep::{self, PrepCtx};
+use crate::proto::opcode as op;
+use crate::proto::records::{ConnectRequest, ConnectResponse};
+use crate::proto::request::Request;
+use crate::proto::ErrorCode;
+use crate::session::{session_password, ConnRef, SessionTracker};
+use crate::settings::Settings;
+use crate::storage::group_commit::LogEntry;
+use crate::tree::{DataTree, TxnResult};
+use crate::txn::{SessionId, Txn, TxnBody, TxnHeader, Zxid};
+use msg::{Committed, Reply, ReplyBody, ToConsensus, ToCore};
+
+/// A net core's mailbox as seen from the consensus core.
+#[derive(Clone)]
+pub struct CoreMailbox {
+    pub tx: Sender<ToCore>,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl CoreMailbox {
+    fn post(&self, m: ToCore) {
+        // A core that is gone has no connections left to answer.
+        if self.tx.send(m).is_ok() {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Figures other threads read without asking the consensus core.
+#[derive(Debug, Default)]
+pub struct SharedState {
+    pub last_committed_zxid: AtomicI64,
+    pub outstanding: AtomicUsize,
+    pub sessions: AtomicUsize,
+}
+
+enum Pending {
+    /// A txn waiting for its log sync.
+    Txn(Committed),
+    /// A reply that changes nothing but must follow every txn before it.
+    Marker { after: Zxid, reply: Reply },
+}
+
+pub struct ConsensusCore {
+    settings: Arc<Settings>,
+    tree: DataTree,
+    /// Highest zxid prepped (the speculative tree's).
+    last_zxid: Zxid,
+    /// Highest zxid durable and posted.
+    committed_zxid: Zxid,
+    durable_zxid: Zxid,
+    pending: VecDeque<Pending>,
+    sessions: SessionTracker,
+    cores: Vec<CoreMailbox>,
+    log_tx: Option<Sender<LogEntry>>,
+    started: Instant,
+    next_reap_ms: u64,
+    shared: Arc<SharedState>,
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn error_only(body: &TxnBody) -> Option<TxnResult> {
+    match body {
+        TxnBody::Error { err } => Some(TxnResult::Error(
+            ErrorCode::from_code(*err).unwrap_or(ErrorCode::MarshallingError),
+        )),
+        TxnBody::Multi(subs)
+            if !subs.is_empty() && subs.iter().all(|s| matches!(s, TxnBody::Error { .. })) =>
+        {
+            Some(TxnResult::Multi(
+                subs.iter()
+                    .map(|s| match s {
+                        TxnBody::Error { err } => TxnResult::Error(
+                            ErrorCode::from_code(*err).unwrap_or(ErrorCode::MarshallingError),
+                        ),
+                        _ => unreachable!("checked above"),
+                    })
+                    .collect(),
+            ))
+        }
+        _ => None,
+    }
+}
+
+impl ConsensusCore {
+    /// `tree` is the recovered state; every session in it is tracked again with its full
+    /// timeout, so clients can resume after a restart.
+    pub fn new(
+        settings: Arc<Settings>,
+        tree: DataTree,
+        cores: Vec<CoreMailbox>,
+        log_tx: Sender<LogEntry>,
+        shared: Arc<SharedState>,
+    ) -> Self {
+        let started = Instant::now();
+        let mut sessions =
+            SessionTracker::new(settings.tick_time_ms, settings.server_id, wall_ms() as u64);
+        for (id, timeout) in tree.sessions() {
+            sessions.add(id, timeout, 0);
+        }
+        let z = tree.last_zxid();
+        shared.last_committed_zxid.store(z, Ordering::Relaxed);
+        shared.sessions.store(sessions.len(), Ordering::Relaxed);
+        ConsensusCore {
+            next_reap_ms: settings.container_check_interval_ms,
+            settings,
+            tree,
+            last_zxid: z,
+            committed_zxid: z,
+            durable_zxid: z,
+            pending: VecDeque::new(),
+            sessions,
+            cores,
+            log_tx: Some(log_tx),
+            started,
+            shared,
+        }
+    }
+
+    pub fn tree(&self) -> &DataTree {
+        &self.tree
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Runs until a Shutdown message arrives or every sender is gone.
+    pub fn run(mut self, rx: Receiver<ToConsensus>, durable_rx: Receiver<Zxid>) {
+        let tick = Duration::from_millis((self.settings.tick_time_ms / 4).clamp(10, 500));
+        let mut shutting_down = false;
+        loop {
+            select! {
+                recv(rx) -> m => match m {
+                    Ok(ToConsensus::Shutdown) | Err(_) => shutting_down = true,
+                    Ok(m) => self.handle(m),
+                },
+                recv(durable_rx) -> z => match z {
+                    Ok(z) => self.on_durable(z),
+                    Err(_) => return,
+                },
+                default(tick) => {}
+            }
+            if shutting_down {
+                // Finish what is in flight, then stop: the log thread ends when its
+                // channel closes, after syncing the batch it holds.
+                while self.durable_zxid < self.last_zxid {
+                    match durable_rx.recv() {
+                        Ok(z) => self.on_durable(z),
+                        Err(_) => break,
+                    }
+                }
+                self.log_tx = None;
+                return;
+            }
+            self.on_timers();
+        }
+    }
+
+    fn on_timers(&mut self) {
+        let now = self.now_ms();
+        for id in self.sessions.take_expired(now) {
+            tracing::info!(
+                "Expiring session 0x{id:x}, timeout of {}ms exceeded",
+                self.sessions.timeout_ms(id).unwrap_or(0)
+            );
+            let body = prep::prep_close_session(&self.tree, id);
+            let close = self.sessions.owner(id);
+            self.submit(id, 0, body, None, close);
+        }
+        if now >= self.next_reap_ms {
+            self.next_reap_ms = now + self.settings.container_check_interval_ms.max(1);
+            for path in self.tree.reap_candidates(wall_ms()) {
+                if let Some(body) = prep::prep_delete_container(&self.tree, &path) {
+                    self.submit(0, 0, body, None, None);
+                }
+            }
+        }
+        self.shared
+            .sessions
+            .store(self.sessions.len(), Ordering::Relaxed);
+    }
+
+    fn handle(&mut self, m: ToConsensus) {
+        match m {
+            ToConsensus::Connect { conn, req } => self.on_connect(conn, req),
+            ToConsensus::Write {
+                conn,
+                session,
+                xid,
+                ids,
+                req,
+            } => self.on_write(conn, session, xid, &ids, req),
+            ToConsensus::Touch(ids) => {
+                let now = self.now_ms();
+                for id in ids {
+                    self.sessions.touch(id, now);
+                }
+            }
+            ToConsensus::ConnClosed { conn, session } => self.sessions.clear_owner(session, conn),
+            ToConsensus::Shutdown => {}
+        }
+    }
+
+    fn negotiate_timeout(&self, requested: i32) -> i32 {
+        requested.clamp(
+            self.settings.min_session_timeout_ms,
+            self.settings.max_session_timeout_ms,
+        )
+    }
+
+    fn on_connect(&mut self, conn: ConnRef, req: ConnectRequest) {
+        let reply = |zxid, body| Reply {
+            to: conn,
+            xid: 0,
+            op: op::CREATE_SESSION,
+            zxid,
+            body,
+            sub_ops: vec![],
+        };
+        if req.last_zxid_seen > self.committed_zxid {
+            tracing::info!(
+                "Refusing session request for client as it has seen zxid 0x{:x} our last zxid is 0x{:x} client must try another server",
+                req.last_zxid_seen,
+                self.committed_zxid
+            );
+            self.marker(reply(self.committed_zxid, ReplyBody::Refused));
+            return;
+        }
+        let timeout = self.negotiate_timeout(req.timeout_ms);
+        let now = self.now_ms();
+        if req.session_id == 0 {
+            let id = self.sessions.next_session_id();
+            self.sessions.add(id, timeout, now);
+            self.sessions.set_owner(id, conn);
+            let resp = ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: timeout,
+                session_id: id,
+                passwd: session_password(id).to_vec(),
+                read_only: req.read_only.map(|_| false),
+            };
+            let body = TxnBody::CreateSession {
+                timeout_ms: timeout,
+            };
+            let r = reply(0, ReplyBody::Connected(resp));
+            self.submit(id, 0, body, Some(r), None);
+            return;
+        }
+        let id = req.session_id;
+        let valid = self.sessions.is_alive(id) && req.passwd == session_password(id);
+        let resp = if valid {
+            if let Some(old) = self.sessions.set_owner(id, conn) {
+                self.cores[old.core].post(ToCore::Evict(old.conn));
+            }
+            self.sessions.set_timeout(id, timeout, now);
+            ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: timeout,
+                session_id: id,
+                passwd: session_password(id).to_vec(),
+                read_only: req.read_only.map(|_| false),
+            }
+        } else {
+            tracing::info!("Invalid session 0x{id:x} for client, probably expired");
+            ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: 0,
+                session_id: 0,
+                passwd: vec![0; 16],
+                read_only: req.read_only.map(|_| false),
+            }
+        };
+        self.marker(reply(self.last_zxid, ReplyBody::Connected(resp)));
+    }
+
+    fn on_write(
+        &mut self,
+        conn: ConnRef,
+        session: SessionId,
+        xid: i32,
+        ids: &[crate::proto::records::Id],
+        req: Request,
+    ) {
+        let opcode = request_op(&req);
+        let sub_ops: Vec<i32> = match &req {
+            Request::Multi(ops) => ops.iter().map(multi_op_code).collect(),
+            _ => vec![],
+        };
+        let reply = |zxid, body| Reply {
+            to: conn,
+            xid,
+            op: opcode,
+            zxid,
+            body,
+            sub_ops: sub_ops.clone(),
+        };
+        if !self.sessions.touch(session, self.now_ms()) {
+            self.marker(reply(
+                self.last_zxid,
+                ReplyBody::Result(TxnResult::Error(ErrorCode::SessionExpired)),
+            ));
+            return;
+        }
+        match req {
+            Request::Sync(p) => self.marker(reply(self.last_zxid, ReplyBody::Sync(p.path))),
+            Request::Reconfig(_) => {
+                let code = if self.settings.reconfig_enabled {
+                    ErrorCode::Unimplemented
+                } else {
+                    ErrorCode::ReconfigDisabled
+                };
+                self.marker(reply(
+                    self.last_zxid,
+                    ReplyBody::Result(TxnResult::Error(code)),
+                ));
+            }
+            Request::CloseSession => {
+                self.sessions.set_closing(session);
+                let body = prep::prep_close_session(&self.tree, session);
+                let r = reply(0, ReplyBody::Result(TxnResult::SessionClosed));
+                self.submit(session, xid, body, Some(r), Some(conn));
+            }
+            req => {
+                let ctx = PrepCtx {
+                    session_id: session,
+                    ids,
+                    settings: &self.settings.prep,
+                };
+                let body = prep::prep(&self.tree, &ctx, &req);
+                match error_only(&body) {
+                    Some(result) => self.marker(reply(self.last_zxid, ReplyBody::Result(result))),
+                    None => {
+                        let r = reply(0, ReplyBody::Result(TxnResult::Check));
+                        self.submit(session, xid, body, Some(r), None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Assigns the next zxid, applies to the speculative tree, sends to the log, and queues
+    /// the outcome until the log says it is durable. `reply.body` is replaced by the apply
+    /// result unless it is a handshake or close answer.
+    fn submit(
+        &mut self,
+        session: SessionId,
+        cxid: i32,
+        body: TxnBody,
+        reply: Option<Reply>,
+        close: Option<ConnRef>,
+    ) {
+        self.last_zxid += 1;
+        let zxid = self.last_zxid;
+        let txn = Txn {
+            header: TxnHeader {
+                session_id: session,
+                cxid,
+                zxid,
+                time: wall_ms(),
+            },
+            body,
+        };
+        let applied = self.tree.apply(&txn);
+        if let TxnResult::SessionClosed = applied.result {
+            let _ = self.sessions.remove(session);
+        }
+        let reply = reply.map(|mut r| {
+            r.zxid = zxid;
+            if !matches!(r.body, ReplyBody::Connected(_)) {
+                r.body = ReplyBody::Result(applied.result.clone());
+            }
+            r
+        });
+        if let Some(log) = &self.log_tx {
+            if log
+                .send(LogEntry {
+                    zxid,
+                    txn: txn.to_bytes(),
+                })
+                .is_err()
+            {
+                crate::storage::fatal("the log thread is gone");
+            }
+        }
+        self.pending.push_back(Pending::Txn(Committed {
+            zxid,
+            tree: Arc::new(self.tree.clone()),
+            events: applied.events,
+            reply,
+            close,
+        }));
+        self.shared
+            .outstanding
+            .store(self.pending.len(), Ordering::Relaxed);
+    }
+
+    fn marker(&mut self, reply: Reply) {
+        if self.pending.is_empty() {
+            let core = reply.to.core;
+            self.cores[core].post(ToCore::Reply(reply));
+        } else {
+            self.pending.push_back(Pending::Marker {
+                after: self.last_zxid,
+                reply,
+            });
+        }
+    }
+
+    fn on_durable(&mut self, z: Zxid) {
+        debug_assert!(z >= self.durable_zxid);
+        self.durable_zxid = z;
+        while let Some(front) = self.pending.front() {
+            let ready = match front {
+                Pending::Txn(c) => c.zxid <= z,
+                Pending::Marker { after, .. } => *after <= z,
+            };
+            if !ready {
+                break;
+            }
+            match self.pending.pop_front() {
+                Some(Pending::Txn(c)) => {
+                    self.committed_zxid = c.zxid;
+                    self.shared
+                        .last_committed_zxid
+                        .store(c.zxid, Ordering::Relaxed);
+                    // Every core gets it before any core can send its reply: a client that
+                    // saw the reply and reads on another core sees the write.
+                    let c = Arc::new(c);
+                    for core in &self.cores {
+                        core.post(ToCore::Committed(c.clone()));
+                    }
+                }
+                Some(Pending::Marker { mut reply, .. }) => {
+                    reply.zxid = self.committed_zxid;
+                    let core = reply.to.core;
+                    self.cores[core].post(ToCore::Reply(reply));
+                }
+                None => break,
+            }
+        }
+        self.shared
+            .outstanding
+            .store(self.pending.len(), Ordering::Relaxed);
+    }
+}
+
+fn multi_op_code(o: &crate::proto::request::MultiOp) -> i32 {
+    use crate::proto::request::MultiOp;
+    match o {
+        MultiOp::Create(c) => c.op,
+        MultiOp::Delete(_) => op::DELETE,
+        MultiOp::SetData(_) => op::SET_DATA,
+        MultiOp::Check(_) => op::CHECK,
+    }
+}
+
+/// The opcode a request arrived as (for the response record shape).
+pub fn request_op(req: &Request) -> i32 {
+    match req {
+        Request::Create(c) => c.op,
+        Request::Delete(_) => op::DELETE,
+        Request::SetData(_) => op::SET_DATA,
+        Request::SetAcl(_) => op::SET_ACL,
+        Request::Multi(_) => op::MULTI,
+        Request::Sync(_) => op::SYNC,
+        Request::CloseSession => op::CLOSE_SESSION,
+        Request::Reconfig(_) => op::RECONFIG,
+        Request::Exists(_) => op::EXISTS,
+        Request::GetData(_) => op::GET_DATA,
+        Request::GetAcl(_) => op::GET_ACL,
+        Request::GetChildren(_) => op::GET_CHILDREN,
+        Request::GetChildren2(_) => op::GET_CHILDREN2,
+        Request::Ping => op::PING,
+        Request::MultiRead(_) => op::MULTI_READ,
+        Request::CheckWatches(_) => op::CHECK_WATCHES,
+        Request::RemoveWatches(_) => op::REMOVE_WATCHES,
+        Request::Auth(_) => op::AUTH,
+        Request::SetWatches(_) => op::SET_WATCHES2,
+        Request::Sasl(_) => op::SASL,
+        Request::GetEphemerals(_) => op::GET_EPHEMERALS,
+        Request::GetAllChildrenNumber(_) => op::GET_ALL_CHILDREN_NUMBER,
+        Request::AddWatch(_) => op::ADD_WATCH,
+        Request::WhoAmI => op::WHO_AM_I,
+    }
+}

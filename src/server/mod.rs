@@ -1,1 +1,213 @@
-//! (being written)
+//! The standalone server: recovery, the log thread, the consensus core, and N net cores.
+
+pub mod conn;
+pub mod core;
+pub mod fourlw;
+pub mod listener;
+pub mod reads;
+pub mod reply;
+pub mod stats;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::consensus::msg::{ToConsensus, ToCore};
+use crate::consensus::{ConsensusCore, CoreMailbox, SharedState};
+use crate::settings::Settings;
+use crate::storage::group_commit::{self, BatchLimits, LogStats};
+use crate::storage::log_file::{log_file_name, SyncFile};
+use crate::storage::recovery;
+use crate::tree::DataTree;
+use core::{Core, CoreShared};
+
+/// How often a core reports which sessions saw traffic.
+const TOUCH_FLUSH: Duration = Duration::from_millis(100);
+
+/// Runs a standalone server until SIGTERM/SIGINT. Every thread it starts is a critical
+/// thread: a panic anywhere stops the process (restart recovers from the log).
+pub fn run(settings: Settings) -> Result<()> {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        tracing::error!("a server thread panicked: {info}; stopping");
+        std::process::exit(70);
+    }));
+
+    let settings = Arc::new(settings);
+    let addr = settings.client_addr;
+    listener::check_free(addr)?;
+
+    let rec = recovery::recover(&settings.data_log_dir)
+        .with_context(|| format!("recovering {}", settings.data_log_dir.display()))?;
+    let mut tree = DataTree::new();
+    for t in &rec.txns {
+        tree.apply(t);
+    }
+    tracing::info!(
+        txns = rec.txns.len(),
+        last_zxid = format!("0x{:x}", tree.last_zxid()),
+        nodes = tree.node_count(),
+        sessions = tree.sessions().count(),
+        "recovered state from the transaction log"
+    );
+    let (log_path, log_end) = rec.active.unwrap_or_else(|| {
+        (
+            settings
+                .data_log_dir
+                .join(log_file_name(tree.last_zxid() + 1)),
+            0,
+        )
+    });
+    let backend = SyncFile::open(&log_path, log_end, settings.force_sync)
+        .with_context(|| format!("opening log file {}", log_path.display()))?;
+    if !settings.force_sync {
+        tracing::warn!("forceSync=no: the transaction log is NOT synced; acknowledged writes can be lost on power failure");
+    }
+
+    let (log_tx, log_rx) = crossbeam_channel::unbounded();
+    let (durable_tx, durable_rx) = crossbeam_channel::unbounded();
+    let log_stats = Arc::new(LogStats::default());
+    let log_thread = {
+        let stats = log_stats.clone();
+        let warn_ms = settings.fsync_warning_threshold_ms;
+        std::thread::Builder::new()
+            .name("rk-log".into())
+            .spawn(move || {
+                group_commit::run(
+                    Box::new(backend),
+                    log_rx,
+                    durable_tx,
+                    BatchLimits::default(),
+                    warn_ms,
+                    stats,
+                )
+            })?
+    };
+
+    let n = if settings.net_cores == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        settings.net_cores
+    };
+    let listeners = listener::bind(addr, n)?;
+    let (to_consensus, consensus_rx) = crossbeam_channel::unbounded::<ToConsensus>();
+    let shared_state = Arc::new(SharedState::default());
+    let core_shared = Arc::new(CoreShared {
+        settings: settings.clone(),
+        stats: Arc::default(),
+        consensus: shared_state.clone(),
+        to_consensus: to_consensus.clone(),
+        log_stats,
+    });
+    let mut mailboxes = Vec::with_capacity(n);
+    let mut mailbox_rxs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, rx) = crossbeam_channel::unbounded::<ToCore>();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        mailboxes.push(CoreMailbox { tx, wake });
+        mailbox_rxs.push(rx);
+    }
+    let view = Arc::new(tree.clone());
+    let consensus = ConsensusCore::new(
+        settings.clone(),
+        tree,
+        mailboxes.clone(),
+        log_tx,
+        shared_state,
+    );
+    let consensus_thread = std::thread::Builder::new()
+        .name("rk-consensus".into())
+        .spawn(move || consensus.run(consensus_rx, durable_rx))?;
+
+    for (i, (l, rx)) in listeners.into_iter().zip(mailbox_rxs).enumerate() {
+        let shared = core_shared.clone();
+        let view = view.clone();
+        let wake = mailboxes[i].wake.clone();
+        std::thread::Builder::new()
+            .name(format!("rk-net-{i}"))
+            .spawn(move || run_core(i, l, shared, view, rx, wake))?;
+    }
+    tracing::info!(
+        "ringkeeper {} serving clients on {addr} (standalone, {n} net cores, log {} backend in {})",
+        fourlw::VERSION,
+        "sync",
+        settings.data_log_dir.display()
+    );
+
+    wait_for_signal()?;
+    tracing::info!("shutting down: finishing the log batch in flight; sessions survive a restart");
+    let _ = to_consensus.send(ToConsensus::Shutdown);
+    let _ = consensus_thread.join();
+    let _ = log_thread.join();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn wait_for_signal() -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        Ok(())
+    })
+}
+
+fn run_core(
+    id: usize,
+    listener: std::net::TcpListener,
+    shared: Arc<CoreShared>,
+    view: Arc<DataTree>,
+    mailbox: crossbeam_channel::Receiver<ToCore>,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("building a net core runtime");
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("registering listener");
+        let core = Rc::new(RefCell::new(Core::new(id, shared, view, mailbox)));
+        {
+            let core = core.clone();
+            tokio::task::spawn_local(async move {
+                loop {
+                    wake.notified().await;
+                    core.borrow_mut().drain_mailbox();
+                }
+            });
+        }
+        {
+            let core = core.clone();
+            tokio::task::spawn_local(async move {
+                let mut t = tokio::time::interval(TOUCH_FLUSH);
+                loop {
+                    t.tick().await;
+                    core.borrow_mut().flush_touches();
+                }
+            });
+        }
+        loop {
+            match listener.accept().await {
+                Ok((s, remote)) => {
+                    tokio::task::spawn_local(conn::serve(core.clone(), s, remote));
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed on core {id}: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,77 @@
+//! Messages between the net cores and the consensus core.
+
+use std::sync::Arc;
+
+use crate::proto::records::{ConnectRequest, ConnectResponse, Id};
+use crate::proto::request::Request;
+use crate::session::ConnRef;
+use crate::tree::{DataTree, TxnResult, WatchEvent};
+use crate::txn::{SessionId, Zxid};
+
+/// Net core → consensus core.
+#[derive(Debug)]
+pub enum ToConsensus {
+    /// A handshake: create or resume a session.
+    Connect { conn: ConnRef, req: ConnectRequest },
+    /// A request that changes state (or must be ordered with changes, like sync).
+    Write {
+        conn: ConnRef,
+        session: SessionId,
+        xid: i32,
+        ids: Arc<Vec<Id>>,
+        req: Request,
+    },
+    /// Sessions that saw traffic since the last batch.
+    Touch(Vec<SessionId>),
+    /// A connection closed; its session lives on until it expires.
+    ConnClosed { conn: ConnRef, session: SessionId },
+    /// Stop the consensus core after the log drains.
+    Shutdown,
+}
+
+/// The answer to one request (or handshake), encoded by the owning core.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub to: ConnRef,
+    pub xid: i32,
+    /// The request opcode (decides the response record shape).
+    pub op: i32,
+    /// ReplyHeader.zxid.
+    pub zxid: Zxid,
+    pub body: ReplyBody,
+    /// For a multi: the opcode of each sub-op, which decides each result record's shape.
+    pub sub_ops: Vec<i32>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ReplyBody {
+    Connected(ConnectResponse),
+    /// The client has seen a newer zxid than this server has: close without answering.
+    Refused,
+    Result(TxnResult),
+    Sync(String),
+}
+
+/// One committed (durable and applied) txn, posted to every core in commit order.
+#[derive(Debug)]
+pub struct Committed {
+    pub zxid: Zxid,
+    /// The tree as of this txn: the core's new view.
+    pub tree: Arc<DataTree>,
+    pub events: Vec<WatchEvent>,
+    /// Only the core owning `reply.to` sends it, after firing the events.
+    pub reply: Option<Reply>,
+    /// A connection to close after the reply (closeSession, expiry).
+    pub close: Option<ConnRef>,
+}
+
+/// Consensus core → net core mailbox.
+#[derive(Debug)]
+pub enum ToCore {
+    Committed(Arc<Committed>),
+    /// A reply that changes no state (errors, sync, reconnect), ordered after every
+    /// `Committed` posted before it.
+    Reply(Reply),
+    /// Close a connection whose session was taken over by another connection.
+    Evict(u64),
+}

@@ -1,0 +1,512 @@
+//! A net core's state: its tree view, its connections, its watch table, its mailbox.
+//!
+//! All of it lives on one thread (a current-thread tokio runtime) behind `Rc<RefCell<_>>`;
+//! borrows are never held across an await. The view only advances by draining the mailbox,
+//! where the consensus core posts committed txns in order: for each, this core fires its
+//! watches, advances its view, then sends the replies that belong to it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::consensus::msg::{Committed, Reply, ReplyBody, ToConsensus, ToCore};
+use crate::consensus::{request_op, SharedState};
+use crate::proto::codec::{Decode, Reader};
+use crate::proto::opcode as op;
+use crate::proto::records::{Id, RequestHeader};
+use crate::proto::request::{decode_request, Request, RequestError};
+use crate::proto::ErrorCode;
+use crate::session::ConnRef;
+use crate::settings::Settings;
+use crate::tree::DataTree;
+use crate::txn::SessionId;
+use crate::watch::{ConnNo, WatchTable};
+
+use super::reply;
+use super::stats::{ConnStats, ServerStats};
+
+/// Requests of one connection waiting for an earlier write's reply.
+#[derive(Debug)]
+pub(crate) enum Queued {
+    /// A write sent to the consensus core; its reply arrives through the mailbox.
+    Write { started: Instant },
+    /// A read that must see the writes queued before it.
+    Read { xid: i32, req: Request },
+    /// An answer already built (a decode error) that must keep its place in the order.
+    Ready(Vec<u8>),
+}
+
+pub(crate) struct Conn {
+    pub out: mpsc::UnboundedSender<Vec<u8>>,
+    pub session: SessionId,
+    pub ids: Arc<Vec<Id>>,
+    pub remote: SocketAddr,
+    pub queue: VecDeque<Queued>,
+    pub handshake: Option<oneshot::Sender<bool>>,
+    pub closed: Rc<Notify>,
+    pub stats: Arc<ConnStats>,
+}
+
+/// Things every core shares (read-mostly).
+pub struct CoreShared {
+    pub settings: Arc<Settings>,
+    pub stats: Arc<ServerStats>,
+    pub consensus: Arc<SharedState>,
+    pub to_consensus: Sender<ToConsensus>,
+    pub log_stats: Arc<crate::storage::group_commit::LogStats>,
+}
+
+pub struct Core {
+    pub id: usize,
+    pub shared: Arc<CoreShared>,
+    pub view: Arc<DataTree>,
+    pub(crate) conns: HashMap<ConnNo, Conn>,
+    pub watches: WatchTable,
+    mailbox: Receiver<ToCore>,
+    pub touched: HashSet<SessionId>,
+    next_conn: ConnNo,
+    per_ip: HashMap<std::net::IpAddr, usize>,
+}
+
+/// What the connection task should do after handing a frame to the core.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FrameOutcome {
+    Continue,
+    Close,
+}
+
+impl Core {
+    pub fn new(
+        id: usize,
+        shared: Arc<CoreShared>,
+        view: Arc<DataTree>,
+        mailbox: Receiver<ToCore>,
+    ) -> Self {
+        Core {
+            id,
+            shared,
+            view,
+            conns: HashMap::new(),
+            watches: WatchTable::default(),
+            mailbox,
+            touched: HashSet::new(),
+            next_conn: 1,
+            per_ip: HashMap::new(),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.shared.settings
+    }
+
+    fn conn_ref(&self, conn: ConnNo) -> ConnRef {
+        ConnRef {
+            core: self.id,
+            conn,
+        }
+    }
+
+    /// Admits a connection (maxClientCnxns is per client IP); `None` means refuse it.
+    pub fn open_conn(
+        &mut self,
+        remote: SocketAddr,
+        out: mpsc::UnboundedSender<Vec<u8>>,
+    ) -> Option<(ConnNo, Rc<Notify>)> {
+        let max = self.settings().max_client_cnxns;
+        let n = self.per_ip.entry(remote.ip()).or_default();
+        // Per core; with N cores a client IP may hold up to N*max connections in the worst
+        // case, which errs on the side of serving.
+        if max > 0 && *n >= max {
+            tracing::warn!("Too many connections from {} - max is {max}", remote.ip());
+            return None;
+        }
+        *n += 1;
+        let no = self.next_conn;
+        self.next_conn += 1;
+        let closed = Rc::new(Notify::new());
+        let stats = Arc::new(ConnStats {
+            remote,
+            session: 0.into(),
+            received: 0.into(),
+            sent: 0.into(),
+            last_op: (-1).into(),
+            last_cxid: (-1).into(),
+            timeout_ms: 0.into(),
+            established_ms: wall_ms(),
+        });
+        self.shared.stats.register(self.conn_ref(no), stats.clone());
+        let ip = match remote.ip() {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(|v4| v4.to_string())
+                .unwrap_or_else(|| v6.to_string()),
+            v4 => v4.to_string(),
+        };
+        self.conns.insert(
+            no,
+            Conn {
+                out,
+                session: 0,
+                ids: Arc::new(vec![Id {
+                    scheme: "ip".into(),
+                    id: ip,
+                }]),
+                remote,
+                queue: VecDeque::new(),
+                handshake: None,
+                closed: closed.clone(),
+                stats,
+            },
+        );
+        Some((no, closed))
+    }
+
+    /// Forgets a connection: its watches go, its session lives on until it expires.
+    pub fn close_conn(&mut self, no: ConnNo) {
+        let Some(c) = self.conns.remove(&no) else {
+            return;
+        };
+        if let Some(n) = self.per_ip.get_mut(&c.remote.ip()) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_ip.remove(&c.remote.ip());
+            }
+        }
+        self.watches.remove_conn(no);
+        self.shared.stats.unregister(self.conn_ref(no));
+        if c.session != 0 {
+            let _ = self.shared.to_consensus.send(ToConsensus::ConnClosed {
+                conn: self.conn_ref(no),
+                session: c.session,
+            });
+        }
+        c.closed.notify_one();
+        // Dropping `out` lets the writer flush what is queued and then close the socket.
+    }
+
+    pub fn send(&mut self, no: ConnNo, frame: Vec<u8>) {
+        if let Some(c) = self.conns.get(&no) {
+            c.stats.sent.fetch_add(1, Ordering::Relaxed);
+            self.shared.stats.sent.fetch_add(1, Ordering::Relaxed);
+            let _ = c.out.send(frame);
+        }
+    }
+
+    /// Starts a handshake: the consensus core creates or resumes the session; the reply
+    /// arrives through the mailbox and completes `done`.
+    pub fn begin_handshake(
+        &mut self,
+        no: ConnNo,
+        req: crate::proto::records::ConnectRequest,
+        done: oneshot::Sender<bool>,
+    ) {
+        if let Some(c) = self.conns.get_mut(&no) {
+            c.handshake = Some(done);
+        }
+        let conn = self.conn_ref(no);
+        let _ = self
+            .shared
+            .to_consensus
+            .send(ToConsensus::Connect { conn, req });
+    }
+
+    /// Applies everything in the mailbox, in order.
+    pub fn drain_mailbox(&mut self) {
+        while let Ok(m) = self.mailbox.try_recv() {
+            match m {
+                ToCore::Committed(c) => self.on_committed(&c),
+                ToCore::Reply(r) => self.deliver(r),
+                ToCore::Evict(no) => {
+                    tracing::info!(
+                        "Closing connection {no} on core {}: client reconnected elsewhere",
+                        self.id
+                    );
+                    self.close_conn(no);
+                }
+            }
+        }
+    }
+
+    fn on_committed(&mut self, c: &Committed) {
+        for ev in &c.events {
+            let targets = self.watches.trigger(ev.kind, &ev.path);
+            for no in targets {
+                let Some(conn) = self.conns.get(&no) else {
+                    continue;
+                };
+                // Delivery is filtered by READ on the node the event is about.
+                if !crate::acl::check_acl(
+                    &ev.acl,
+                    crate::acl::READ,
+                    &conn.ids,
+                    self.shared.settings.prep.skip_acl,
+                ) {
+                    continue;
+                }
+                let frame = reply::notification(c.zxid, ev.kind, &ev.path);
+                self.send(no, frame);
+            }
+        }
+        self.view = c.tree.clone();
+        if let Some(r) = &c.reply {
+            if r.to.core == self.id {
+                self.deliver(r.clone());
+            }
+        }
+        if let Some(cl) = c.close {
+            if cl.core == self.id {
+                self.close_conn(cl.conn);
+            }
+        }
+    }
+
+    fn deliver(&mut self, r: Reply) {
+        let no = r.to.conn;
+        let Some(conn) = self.conns.get_mut(&no) else {
+            return;
+        };
+        match &r.body {
+            ReplyBody::Connected(resp) => {
+                let ok = resp.timeout_ms > 0;
+                if ok {
+                    conn.session = resp.session_id;
+                    conn.stats.session.store(resp.session_id, Ordering::Relaxed);
+                    conn.stats
+                        .timeout_ms
+                        .store(resp.timeout_ms, Ordering::Relaxed);
+                }
+                let frame = reply::connect_response(resp);
+                let done = conn.handshake.take();
+                self.send(no, frame);
+                if let Some(d) = done {
+                    let _ = d.send(ok);
+                }
+                if !ok {
+                    self.close_conn(no);
+                }
+            }
+            ReplyBody::Refused => {
+                if let Some(d) = conn.handshake.take() {
+                    let _ = d.send(false);
+                }
+                self.close_conn(no);
+            }
+            _ => {
+                let started = match conn.queue.pop_front() {
+                    Some(Queued::Write { started }) => started,
+                    other => {
+                        // The consensus core answers each connection's writes in order; a
+                        // reply with no write waiting is a broken invariant.
+                        panic!("reply for conn {no} with no write queued (front: {other:?})");
+                    }
+                };
+                self.shared
+                    .stats
+                    .record_latency(started.elapsed().as_micros() as u64);
+                let frame = reply::encode(&r);
+                self.send(no, frame);
+                self.serve_queued_reads(no);
+            }
+        }
+    }
+
+    /// Serves the reads that were waiting behind a write, up to the next write.
+    fn serve_queued_reads(&mut self, no: ConnNo) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&no) else {
+                return;
+            };
+            let frame = match conn.queue.front() {
+                Some(Queued::Read { .. } | Queued::Ready(_)) => match conn.queue.pop_front() {
+                    Some(Queued::Read { xid, req }) => self.serve_read(no, xid, req),
+                    Some(Queued::Ready(f)) => Some(f),
+                    _ => None,
+                },
+                _ => return,
+            };
+            if let Some(f) = frame {
+                self.send(no, f);
+            }
+        }
+    }
+
+    /// Handles one request frame from an established connection.
+    pub fn on_frame(&mut self, no: ConnNo, frame: &[u8]) -> FrameOutcome {
+        self.shared.stats.received.fetch_add(1, Ordering::Relaxed);
+        let mut r = Reader::new(frame);
+        let Ok(hdr) = RequestHeader::decode(&mut r) else {
+            tracing::warn!("closing connection {no}: request frame too short for a header");
+            return FrameOutcome::Close;
+        };
+        let Some(conn) = self.conns.get(&no) else {
+            return FrameOutcome::Close;
+        };
+        conn.stats.received.fetch_add(1, Ordering::Relaxed);
+        conn.stats.last_op.store(hdr.op, Ordering::Relaxed);
+        if hdr.xid >= 0 {
+            conn.stats.last_cxid.store(hdr.xid, Ordering::Relaxed);
+        }
+        let session = conn.session;
+        let req = match decode_request(hdr.op, r.rest()) {
+            Ok(req) => req,
+            Err(RequestError::UnknownOp(o)) => {
+                tracing::warn!(
+                    "closing connection from {}: unknown or disallowed opcode {o}",
+                    conn.remote
+                );
+                let zxid = self.view.last_zxid();
+                self.send(
+                    no,
+                    reply::header_only(hdr.xid, zxid, ErrorCode::Unimplemented),
+                );
+                return FrameOutcome::Close;
+            }
+            Err(e @ RequestError::Malformed { .. }) => {
+                tracing::warn!(
+                    "request from {} (xid {}) could not be decoded: {e}",
+                    conn.remote,
+                    hdr.xid
+                );
+                let frame =
+                    reply::header_only(hdr.xid, self.view.last_zxid(), ErrorCode::MarshallingError);
+                self.enqueue_ready(no, frame);
+                return FrameOutcome::Continue;
+            }
+        };
+        if !matches!(req, Request::Auth(_) | Request::Sasl(_)) {
+            self.touched.insert(session);
+        }
+        match req {
+            Request::Auth(a) => return self.on_auth(no, hdr.xid, a),
+            Request::Ping => {
+                let zxid = self.view.last_zxid();
+                self.send(no, reply::header_only(op::XID_PING, zxid, ErrorCode::Ok));
+                return FrameOutcome::Continue;
+            }
+            _ => {}
+        }
+        if req.is_write() {
+            let conn = self.conns.get_mut(&no).expect("checked above");
+            conn.queue.push_back(Queued::Write {
+                started: Instant::now(),
+            });
+            let ids = conn.ids.clone();
+            let _ = self.shared.to_consensus.send(ToConsensus::Write {
+                conn: self.conn_ref(no),
+                session,
+                xid: hdr.xid,
+                ids,
+                req,
+            });
+            return FrameOutcome::Continue;
+        }
+        debug_assert!(request_op(&req) != op::CLOSE_SESSION);
+        let conn = self.conns.get_mut(&no).expect("checked above");
+        if conn.queue.is_empty() {
+            // Reads see everything committed before they arrived, on any core.
+            self.drain_mailbox();
+            let still_idle = self.conns.get(&no).is_some_and(|c| c.queue.is_empty());
+            if still_idle {
+                if let Some(f) = self.serve_read(no, hdr.xid, req) {
+                    self.send(no, f);
+                }
+                return FrameOutcome::Continue;
+            }
+            if !self.conns.contains_key(&no) {
+                return FrameOutcome::Close;
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(&no) {
+            conn.queue.push_back(Queued::Read { xid: hdr.xid, req });
+        }
+        FrameOutcome::Continue
+    }
+
+    /// Sends an already-built answer in request order: now if nothing is queued, else after
+    /// the queued requests (as a read that yields a fixed frame).
+    fn enqueue_ready(&mut self, no: ConnNo, frame: Vec<u8>) {
+        let idle = self.conns.get(&no).is_some_and(|c| c.queue.is_empty());
+        if idle {
+            self.send(no, frame);
+        } else if let Some(c) = self.conns.get_mut(&no) {
+            c.queue.push_back(Queued::Ready(frame));
+        }
+    }
+
+    fn on_auth(
+        &mut self,
+        no: ConnNo,
+        xid: i32,
+        a: crate::proto::records::AuthPacket,
+    ) -> FrameOutcome {
+        let Some(conn) = self.conns.get_mut(&no) else {
+            return FrameOutcome::Close;
+        };
+        let ip = conn
+            .ids
+            .iter()
+            .find(|i| i.scheme == "ip")
+            .map(|i| i.id.clone())
+            .unwrap_or_default();
+        let super_digest = self.shared.settings.super_digest.as_deref();
+        match crate::acl::authenticate(
+            &a.scheme,
+            a.auth.as_deref().unwrap_or_default(),
+            &ip,
+            super_digest,
+        ) {
+            Ok(new_ids) => {
+                let mut ids = (*conn.ids).clone();
+                for id in new_ids {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                conn.ids = Arc::new(ids);
+                self.send(no, reply::header_only(xid, 0, ErrorCode::Ok));
+                FrameOutcome::Continue
+            }
+            Err(code) => {
+                tracing::warn!(
+                    "Authentication failed for scheme: {} from {}",
+                    a.scheme,
+                    conn.remote
+                );
+                self.shared
+                    .stats
+                    .auth_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                self.send(no, reply::header_only(xid, 0, code));
+                FrameOutcome::Close
+            }
+        }
+    }
+
+    /// Sends the sessions that saw traffic to the consensus core (their expiry moves out).
+    pub fn flush_touches(&mut self) {
+        if self.touched.is_empty() {
+            return;
+        }
+        let ids: Vec<SessionId> = self.touched.drain().filter(|s| *s != 0).collect();
+        if !ids.is_empty() {
+            let _ = self.shared.to_consensus.send(ToConsensus::Touch(ids));
+        }
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+}
+
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,104 @@
+//! Server-wide counters the four-letter words read. Per-request updates are relaxed atomics;
+//! the connection registry's lock is taken only on connect and disconnect.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::session::ConnRef;
+
+#[derive(Debug)]
+pub struct ConnStats {
+    pub remote: SocketAddr,
+    pub session: AtomicI64,
+    pub received: AtomicU64,
+    pub sent: AtomicU64,
+    pub last_op: AtomicI32,
+    pub last_cxid: AtomicI32,
+    pub timeout_ms: AtomicI32,
+    pub established_ms: i64,
+}
+
+#[derive(Debug)]
+pub struct ServerStats {
+    pub started: Instant,
+    pub received: AtomicU64,
+    pub sent: AtomicU64,
+    pub latency_us_min: AtomicU64,
+    pub latency_us_max: AtomicU64,
+    pub latency_us_total: AtomicU64,
+    pub latency_count: AtomicU64,
+    pub auth_failed: AtomicU64,
+    pub conns: Mutex<BTreeMap<(usize, u64), Arc<ConnStats>>>,
+}
+
+impl Default for ServerStats {
+    fn default() -> Self {
+        ServerStats {
+            started: Instant::now(),
+            received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            latency_us_min: AtomicU64::new(u64::MAX),
+            latency_us_max: AtomicU64::new(0),
+            latency_us_total: AtomicU64::new(0),
+            latency_count: AtomicU64::new(0),
+            auth_failed: AtomicU64::new(0),
+            conns: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl ServerStats {
+    pub fn record_latency(&self, us: u64) {
+        self.latency_us_min.fetch_min(us, Ordering::Relaxed);
+        self.latency_us_max.fetch_max(us, Ordering::Relaxed);
+        self.latency_us_total.fetch_add(us, Ordering::Relaxed);
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (min, avg, max) in ms, as `srvr` prints them.
+    pub fn latency_ms(&self) -> (u64, f64, u64) {
+        let n = self.latency_count.load(Ordering::Relaxed);
+        if n == 0 {
+            return (0, 0.0, 0);
+        }
+        let min = self.latency_us_min.load(Ordering::Relaxed) / 1000;
+        let max = self.latency_us_max.load(Ordering::Relaxed) / 1000;
+        let avg = self.latency_us_total.load(Ordering::Relaxed) as f64 / n as f64 / 1000.0;
+        (min, (avg * 10000.0).round() / 10000.0, max)
+    }
+
+    pub fn reset(&self) {
+        self.received.store(0, Ordering::Relaxed);
+        self.sent.store(0, Ordering::Relaxed);
+        self.latency_us_min.store(u64::MAX, Ordering::Relaxed);
+        self.latency_us_max.store(0, Ordering::Relaxed);
+        self.latency_us_total.store(0, Ordering::Relaxed);
+        self.latency_count.store(0, Ordering::Relaxed);
+    }
+
+    pub fn register(&self, c: ConnRef, s: Arc<ConnStats>) {
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((c.core, c.conn), s);
+    }
+
+    pub fn unregister(&self, c: ConnRef) {
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(c.core, c.conn));
+    }
+
+    pub fn connections(&self) -> Vec<Arc<ConnStats>> {
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
