@@ -1,4 +1,100 @@
-fn main() {
-    eprintln!("ringkeeper: being written");
-    std::process::exit(2);
+//! The `ringkeeper` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ringkeeper::config::Config;
+use ringkeeper::settings::Settings;
+
+#[derive(Parser)]
+#[command(name = "ringkeeper", version, about = "A ZooKeeper-compatible coordination server")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server in the foreground. Without CONFIG: standalone on 127.0.0.1:2181 with
+    /// data under ./ringkeeper-data.
+    StartForeground {
+        /// A ZooKeeper zoo.cfg.
+        config: Option<PathBuf>,
+        /// Number of net cores (default: netCores from the config, else one per CPU).
+        #[arg(long)]
+        net_cores: Option<usize>,
+    },
+    /// Print the version.
+    Version,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGKEEPER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn start_foreground(config: Option<PathBuf>, net_cores: Option<usize>) -> anyhow::Result<()> {
+    let cfg = match &config {
+        Some(path) => {
+            let (cfg, warnings) = Config::from_file(path)?;
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            cfg
+        }
+        None => Config::embedded_default(),
+    };
+    if !cfg.is_standalone() {
+        anyhow::bail!(
+            "{}: server.N lines describe an ensemble; this ringkeeper version runs standalone only \
+             (remove the server.N lines, or keep one with standaloneEnabled=true)",
+            cfg.origin
+        );
+    }
+    cfg.prepare_dirs()?;
+    let mut settings = Settings::from_config(&cfg);
+    if let Some(n) = net_cores {
+        settings.net_cores = n;
+    }
+    tracing::info!(
+        "starting ringkeeper {} standalone: clientPort={} dataDir={} dataLogDir={} tickTime={} \
+         sessionTimeout=[{}, {}] maxClientCnxns={} jute.maxbuffer={}",
+        env!("CARGO_PKG_VERSION"),
+        settings.client_addr,
+        settings.data_dir.display(),
+        settings.data_log_dir.display(),
+        settings.tick_time_ms,
+        settings.min_session_timeout_ms,
+        settings.max_session_timeout_ms,
+        settings.max_client_cnxns,
+        settings.jute_max_buffer
+    );
+    ringkeeper::server::run(settings)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Version => {
+            println!("ringkeeper {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Cmd::StartForeground { config, net_cores } => {
+            init_logging();
+            match start_foreground(config, net_cores) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("ringkeeper: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
 }

@@ -1,9 +1,10 @@
 //! The effective runtime settings the server threads read, derived once from `Config`.
 
-use std::net::SocketAddr;
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 
+use crate::config::Config;
 use crate::prep::PrepSettings;
 
 #[derive(Debug, Clone)]
@@ -17,24 +18,49 @@ pub struct Settings {
     /// Per client IP; 0 = unlimited.
     pub max_client_cnxns: usize,
     pub jute_max_buffer: usize,
+    /// 0 = one per CPU.
     pub net_cores: usize,
     pub super_digest: Option<String>,
     pub prep: PrepSettings,
-    pub enable_eager_acl_check: bool,
     pub container_check_interval_ms: u64,
     pub reconfig_enabled: bool,
     pub force_sync: bool,
     pub fsync_warning_threshold_ms: u64,
-    pub snap_count: u64,
     pub server_id: u8,
-    /// Four-letter words that may run (srvr always may).
-    pub four_letter_words: Arc<dyn Fn(&str) -> bool + Send + Sync>,
-    /// `key=value` lines for `conf`/`envi`.
-    pub conf_lines: Vec<(String, String)>,
+    pub four_letter_words: BTreeSet<String>,
 }
 
 impl Settings {
+    pub fn from_config(c: &Config) -> Settings {
+        let ip = c
+            .client_port_address
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        Settings {
+            client_addr: SocketAddr::new(ip, c.client_port.unwrap_or(2181)),
+            data_dir: c.data_dir.clone(),
+            data_log_dir: c.data_log_dir.clone(),
+            tick_time_ms: u64::from(c.tick_time_ms),
+            min_session_timeout_ms: c.min_session_timeout_ms as i32,
+            max_session_timeout_ms: c.max_session_timeout_ms as i32,
+            max_client_cnxns: c.max_client_cnxns as usize,
+            jute_max_buffer: c.jute_max_buffer_bytes as usize,
+            net_cores: c.net_cores as usize,
+            super_digest: c.super_digest.clone(),
+            prep: PrepSettings {
+                extended_types: c.extended_types_enabled,
+                skip_acl: c.skip_acl,
+            },
+            container_check_interval_ms: c.container_check_interval_ms,
+            reconfig_enabled: c.reconfig_enabled,
+            force_sync: c.force_sync,
+            fsync_warning_threshold_ms: c.fsync_warning_threshold_ms,
+            server_id: 0,
+            four_letter_words: c.four_letter_words.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// `srvr` always runs: zkServer.sh-style status depends on it.
     pub fn four_letter_word_allowed(&self, w: &str) -> bool {
-        w == "srvr" || (self.four_letter_words)(w)
+        w == "srvr" || self.four_letter_words.contains(w)
     }
 }
