@@ -1,0 +1,3 @@
+//! Read operations (FinalRequestProcessor), each a pure function of one tree version.
+
+pub use crate::proto::request::ReadOp;
