@@ -4,6 +4,15 @@
 //! publishes `Arc<DataTree>` versions that net cores and the snapshot writer read without
 //! locks. `apply` is a pure function of (tree, txn).
 
+mod access;
+mod apply;
+mod node;
+pub mod path;
+pub mod read;
+
+#[cfg(test)]
+mod model_tests;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
