@@ -8,7 +8,11 @@ use ringkeeper::config::Config;
 use ringkeeper::settings::Settings;
 
 #[derive(Parser)]
-#[command(name = "ringkeeper", version, about = "A ZooKeeper-compatible coordination server")]
+#[command(
+    name = "ringkeeper",
+    version,
+    about = "A ZooKeeper-compatible coordination server"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -57,8 +61,11 @@ fn start_foreground(config: Option<PathBuf>, net_cores: Option<usize>) -> anyhow
             cfg.origin
         );
     }
+    let client_addr = cfg
+        .client_socket_addr(None)?
+        .ok_or_else(|| anyhow::anyhow!("{}: clientPort is not set", cfg.origin))?;
     cfg.prepare_dirs()?;
-    let mut settings = Settings::from_config(&cfg);
+    let mut settings = Settings::from_config(&cfg, client_addr);
     if let Some(n) = net_cores {
         settings.net_cores = n;
     }

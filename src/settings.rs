@@ -1,7 +1,7 @@
 //! The effective runtime settings the server threads read, derived once from `Config`.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::config::Config;
@@ -31,12 +31,10 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_config(c: &Config) -> Settings {
-        let ip = c
-            .client_port_address
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    /// `client_addr` comes from the caller: it depends on the mode and myid.
+    pub fn from_config(c: &Config, client_addr: SocketAddr) -> Settings {
         Settings {
-            client_addr: SocketAddr::new(ip, c.client_port.unwrap_or(2181)),
+            client_addr,
             data_dir: c.data_dir.clone(),
             data_log_dir: c.data_log_dir.clone(),
             tick_time_ms: u64::from(c.tick_time_ms),

@@ -93,7 +93,6 @@ macro_rules! record {
         }
     };
 }
-pub(crate) use record;
 
 record! { pub struct Id { pub scheme: String, pub id: String } }
 record! { pub struct Acl { pub perms: i32, pub id: Id } }
