@@ -191,7 +191,11 @@ pub fn decode_multi(ops: &[Op], body: &[u8]) -> Result<Vec<OpResult>> {
             return Ok(OpResult::Error(error_entry(h, r)?));
         }
         let want = expected_result_type(&ops[i]);
-        if h.op != want || h.err != 0 {
+        // ZooKeeper 3.8.0 answers create2-style sub-ops with a plain CreateResult (type 1,
+        // no Stat); later releases use 15. Accept both; callers that care match on the
+        // variant.
+        let legacy_create = want == op::CREATE2 && h.op == op::CREATE;
+        if (h.op != want && !legacy_create) || h.err != 0 {
             return protocol(format!(
                 "multi result {i}: header {h:?}, expected type {want} err 0"
             ));
