@@ -47,8 +47,11 @@ use tokio::sync::{oneshot, watch};
 pub struct ConnectOptions {
     /// `host:port`.
     pub addr: String,
-    /// Requested session timeout; also bounds TCP connect + handshake.
+    /// Requested session timeout.
     pub timeout: Duration,
+    /// Bound on TCP connect + handshake (the handshake waits for a createSession commit,
+    /// so it is not tied to a possibly tiny session timeout).
+    pub connect_timeout: Duration,
     /// 0 for a new session.
     pub session_id: i64,
     /// 16 bytes; zeros for a new session.
@@ -69,6 +72,7 @@ impl ConnectOptions {
         ConnectOptions {
             addr: addr.into(),
             timeout,
+            connect_timeout: timeout.max(Duration::from_secs(10)),
             session_id: 0,
             passwd: frame::EMPTY_PASSWD.to_vec(),
             read_only: Some(false),
@@ -128,7 +132,7 @@ impl Client {
             let resp = conn::handshake(&mut s, &req).await?;
             Ok::<_, ClientError>((s, resp))
         };
-        let (stream, resp) = tokio::time::timeout(opts.timeout, setup)
+        let (stream, resp) = tokio::time::timeout(opts.connect_timeout, setup)
             .await
             .map_err(|_| ClientError::ConnectionLoss)??;
         let negotiated = Duration::from_millis(resp.timeout_ms as u64);

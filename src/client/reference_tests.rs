@@ -550,3 +550,24 @@ async fn pipelined_requests_are_answered_in_order() {
         .unwrap();
     assert_eq!((hdr.xid, hdr.err), (-8, 0));
 }
+
+#[tokio::test]
+async fn pings_keep_sessions_alive_and_silence_expires_them() {
+    let a = reference!();
+    let pinging = Client::connect(&a, Duration::from_millis(4000))
+        .await
+        .unwrap();
+    let mut opts = ConnectOptions::new(&a, Duration::from_millis(4000));
+    opts.auto_ping = false;
+    let silent = Client::connect_with(opts).await.unwrap();
+    // Expiry closes the silent session's connection within timeout + a tick or so.
+    tokio::time::timeout(Duration::from_secs(12), silent.wait_disconnected())
+        .await
+        .expect("silent session expired");
+    assert!(pinging.is_connected());
+    pinging.ping().await.unwrap();
+    assert!(matches!(
+        Client::connect_with(silent.resume_options()).await,
+        Err(ClientError::SessionExpired)
+    ));
+}
