@@ -272,11 +272,15 @@ impl ConsensusCore {
             return;
         }
         let id = req.session_id;
+        // As ZooKeeper: the connection currently bound to the session goes first, even if
+        // this attempt then fails the password check.
+        if let Some(old) = self.sessions.owner(id).filter(|o| *o != conn) {
+            self.sessions.clear_owner(id, old);
+            self.cores[old.core].post(ToCore::Evict(old.conn));
+        }
         let valid = self.sessions.is_alive(id) && req.passwd == session_password(id);
         let resp = if valid {
-            if let Some(old) = self.sessions.set_owner(id, conn) {
-                self.cores[old.core].post(ToCore::Evict(old.conn));
-            }
+            self.sessions.set_owner(id, conn);
             self.sessions.set_timeout(id, timeout, now);
             ConnectResponse {
                 protocol_version: 0,
