@@ -160,5 +160,15 @@ pub async fn serve(core: Rc<RefCell<Core>>, stream: TcpStream, remote: SocketAdd
             core.borrow_mut().close_conn(no);
             return;
         }
+        // Stop reading while too much waits behind this connection's writes.
+        loop {
+            let Some(drained) = core.borrow().backpressure(no) else {
+                break;
+            };
+            tokio::select! {
+                _ = drained.notified() => {}
+                _ = closed.notified() => return,
+            }
+        }
     }
 }

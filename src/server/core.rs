@@ -50,8 +50,14 @@ pub(crate) struct Conn {
     pub queue: VecDeque<Queued>,
     pub handshake: Option<oneshot::Sender<bool>>,
     pub closed: Rc<Notify>,
+    /// Wakes a reader paused because too many requests were queued.
+    pub drained: Rc<Notify>,
     pub stats: Arc<ConnStats>,
 }
+
+/// Requests one connection may have waiting behind its writes before the server stops
+/// reading from it (ZooKeeper's globalOutstandingLimit default, applied per connection).
+pub const QUEUED_REQUESTS_MAX: usize = 1000;
 
 /// Things every core shares (read-mostly).
 pub struct CoreShared {
@@ -161,6 +167,7 @@ impl Core {
                 queue: VecDeque::new(),
                 handshake: None,
                 closed: closed.clone(),
+                drained: Rc::new(Notify::new()),
                 stats,
             },
         );
@@ -328,7 +335,12 @@ impl Core {
                     Some(Queued::Ready(f)) => Some(f),
                     _ => None,
                 },
-                _ => return,
+                _ => {
+                    if conn.queue.len() < QUEUED_REQUESTS_MAX / 2 {
+                        conn.drained.notify_one();
+                    }
+                    return;
+                }
             };
             if let Some(f) = frame {
                 self.send(no, f);
@@ -497,6 +509,13 @@ impl Core {
         if !ids.is_empty() {
             let _ = self.shared.to_consensus.send(ToConsensus::Touch(ids));
         }
+    }
+
+    /// `Some(notify)` when the connection has so many queued requests that its reader should
+    /// wait for `notify` before reading more.
+    pub fn backpressure(&self, no: ConnNo) -> Option<Rc<Notify>> {
+        let c = self.conns.get(&no)?;
+        (c.queue.len() >= QUEUED_REQUESTS_MAX).then(|| c.drained.clone())
     }
 
     pub fn connection_count(&self) -> usize {
