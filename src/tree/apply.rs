@@ -181,7 +181,7 @@ impl DataTree {
         }
     }
 
-    fn index_owner(&mut self, path: Arc<str>, owner: i64) {
+    pub(super) fn index_owner(&mut self, path: Arc<str>, owner: i64) {
         if is_container(owner) {
             self.containers.insert(path);
         } else if ttl_of(owner).is_some() {

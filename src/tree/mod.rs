@@ -9,6 +9,7 @@ mod apply;
 mod node;
 pub mod path;
 pub mod read;
+mod restore;
 
 #[cfg(test)]
 mod model_tests;
@@ -16,6 +17,8 @@ mod model_tests;
 use std::sync::Arc;
 
 use bytes::Bytes;
+
+pub use restore::StoredNode;
 
 use crate::proto::records::{Acl, Stat};
 use crate::proto::ErrorCode;
