@@ -46,7 +46,12 @@ fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut len = [0u8; 4];
     match s.read_exact(&mut len) {
         Ok(()) => {}
-        Err(e) if matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+            ) =>
+        {
             return None
         }
         Err(e) => panic!("reading a frame: {e} (the server neither answered nor closed)"),
@@ -78,7 +83,11 @@ struct ConnectResp {
 
 fn parse_connect_resp(b: &[u8]) -> ConnectResp {
     assert!(b.len() >= 36, "ConnectResponse too short: {b:?}");
-    assert_eq!(i32::from_be_bytes(b[0..4].try_into().unwrap()), 0, "protocolVersion");
+    assert_eq!(
+        i32::from_be_bytes(b[0..4].try_into().unwrap()),
+        0,
+        "protocolVersion"
+    );
     let plen = i32::from_be_bytes(b[16..20].try_into().unwrap());
     assert_eq!(plen, 16, "password length");
     ConnectResp {
@@ -182,7 +191,13 @@ async fn handshake_via_client_both_forms_and_resume_with_44_bytes() {
 async fn timeout_is_clamped_to_min_and_max() {
     let server =
         TestServer::start_with("tickTime=500\nminSessionTimeout=1500\nmaxSessionTimeout=4000\n");
-    for (asked, got) in [(100, 1500), (1500, 1500), (3000, 3000), (4000, 4000), (60_000, 4000)] {
+    for (asked, got) in [
+        (100, 1500),
+        (1500, 1500),
+        (3000, 3000),
+        (4000, 4000),
+        (60_000, 4000),
+    ] {
         let c = Client::connect_with(ConnectOptions {
             auto_ping: true,
             ..opts(&server, Duration::from_millis(asked))
@@ -246,7 +261,12 @@ async fn silent_session_expires_deletes_ephemerals_and_fires_watches() {
         .await
         .unwrap();
     silent
-        .create("/eph-seq-", b"", &open_unsafe(), CreateMode::EphemeralSequential)
+        .create(
+            "/eph-seq-",
+            b"",
+            &open_unsafe(),
+            CreateMode::EphemeralSequential,
+        )
         .await
         .unwrap();
     let since = Instant::now();
@@ -255,7 +275,10 @@ async fn silent_session_expires_deletes_ephemerals_and_fires_watches() {
     // timeout (1000) + one tick (500) + scheduling slack.
     let ev = next_event(&mut events, Duration::from_millis(1000 + 500 + 1500)).await;
     let elapsed = since.elapsed();
-    assert_eq!((ev.kind, ev.path.as_str()), (EventType::NodeDeleted, "/eph"));
+    assert_eq!(
+        (ev.kind, ev.path.as_str()),
+        (EventType::NodeDeleted, "/eph")
+    );
     assert!(
         elapsed >= Duration::from_millis(900),
         "session expired after only {elapsed:?} (timeout 1000 ms)"
@@ -362,7 +385,10 @@ async fn close_session_deletes_ephemerals_and_closes_after_the_reply() {
     c.close().await.expect("closeSession reply");
     wait_disconnected(&c, SOON, "closed session").await;
     let ev = next_event(&mut events, SOON).await;
-    assert_eq!((ev.kind, ev.path.as_str()), (EventType::NodeDeleted, "/bye"));
+    assert_eq!(
+        (ev.kind, ev.path.as_str()),
+        (EventType::NodeDeleted, "/bye")
+    );
     assert!(watcher.exists("/bye", false).await.unwrap().is_none());
     let err = Client::connect_with(c.resume_options()).await.unwrap_err();
     assert!(matches!(err, ClientError::SessionExpired), "{err:?}");
