@@ -541,3 +541,48 @@ async fn max_client_cnxns_per_ip() {
         }
     }
 }
+
+// ---- cross-connection consistency -------------------------------------------------------
+
+#[tokio::test]
+async fn acknowledged_write_is_visible_on_every_other_connection() {
+    // With several net cores, a write's reply must not overtake the txn on its way to the
+    // other cores: a client told "ok" and then reading through another connection (and
+    // thus maybe another core) must see the write.
+    let server = TestServer::start_with("netCores=2\n");
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let addr = server.addr();
+        tasks.push(tokio::spawn(async move {
+            let timeout = Duration::from_secs(10);
+            let w = Client::connect(&addr, timeout).await.unwrap();
+            let mut readers = Vec::new();
+            for _ in 0..3 {
+                readers.push(Client::connect(&addr, timeout).await.unwrap());
+            }
+            let mut missed = Vec::new();
+            for i in 0..300 {
+                let p = format!("/v{t}-{i}");
+                w.create(&p, b"", &open_unsafe(), CreateMode::Persistent)
+                    .await
+                    .unwrap();
+                for r in &readers {
+                    if r.exists(&p, false).await.unwrap().is_none() {
+                        missed.push(p.clone());
+                    }
+                }
+            }
+            missed
+        }));
+    }
+    let mut missed = Vec::new();
+    for t in tasks {
+        missed.extend(t.await.unwrap());
+    }
+    assert!(
+        missed.is_empty(),
+        "{} reads missed an acknowledged create, e.g. {:?}",
+        missed.len(),
+        &missed[..missed.len().min(5)]
+    );
+}
