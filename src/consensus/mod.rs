@@ -453,10 +453,17 @@ impl ConsensusCore {
                         .last_committed_zxid
                         .store(c.zxid, Ordering::Relaxed);
                     // Every core gets it before any core can send its reply: a client that
-                    // saw the reply and reads on another core sees the write.
+                    // saw the reply and reads on another core sees the write. So the core
+                    // that sends the reply gets it last (it may act on it at once).
+                    let owner = c.reply.as_ref().map(|r| r.to.core);
                     let c = Arc::new(c);
-                    for core in &self.cores {
-                        core.post(ToCore::Committed(c.clone()));
+                    for (i, core) in self.cores.iter().enumerate() {
+                        if Some(i) != owner {
+                            core.post(ToCore::Committed(c.clone()));
+                        }
+                    }
+                    if let Some(i) = owner {
+                        self.cores[i].post(ToCore::Committed(c));
                     }
                 }
                 Some(Pending::Marker { mut reply, .. }) => {

@@ -74,6 +74,14 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
                             path.display()
                         );
                     }
+                    if let Some(at) = intact_record_after(&buf, pos) {
+                        bail!(
+                            "{}: damaged record at offset {pos} ({why}) is followed by an intact \
+                             record at offset {at}: this is not a torn tail, and cutting here would \
+                             drop acknowledged txns; refusing to start",
+                            path.display()
+                        );
+                    }
                     let dropped = (buf.len() - pos) as u64;
                     tracing::warn!(
                         file = %path.display(),
@@ -97,6 +105,18 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
         }
     }
     Ok(out)
+}
+
+/// If the damaged record at `pos` still has a plausible length and an intact record starts
+/// right after it, the damage is corruption in the middle of the log, not a torn write.
+fn intact_record_after(buf: &[u8], pos: usize) -> Option<usize> {
+    let len = buf.get(pos..pos + 4)?;
+    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let next = pos.checked_add(super::record::HEADER_BYTES + len)?;
+    match scan(buf, next) {
+        Scan::Record { .. } if next < buf.len() => Some(next),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +158,22 @@ mod tests {
         assert_eq!(std::fs::metadata(&p).unwrap().len(), good as u64);
         // A second recovery finds a clean log.
         assert_eq!(recover(dir.path()).unwrap().truncated_bytes, 0);
+    }
+
+    #[test]
+    fn damage_followed_by_intact_records_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log.1");
+        let mut buf = Vec::new();
+        for z in 1..=3 {
+            encode_into(&mut buf, z, &txn(z));
+        }
+        let second = buf.len() / 3;
+        buf[second + 20] ^= 1;
+        std::fs::write(&p, &buf).unwrap();
+        let err = recover(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("not a torn tail"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), buf, "nothing truncated");
     }
 
     #[test]
