@@ -453,9 +453,16 @@ impl ConsensusCore {
                         .last_committed_zxid
                         .store(c.zxid, Ordering::Relaxed);
                     // Every core gets it before any core can send its reply: a client that
-                    // saw the reply and reads on another core sees the write.
+                    // saw the reply and reads on another core sees the write. A core acts
+                    // on a post at once, so the core that sends the reply is posted last.
+                    let owner = c.reply.as_ref().map(|r| r.to.core);
                     let c = Arc::new(c);
-                    for core in &self.cores {
+                    let (last, first): (Vec<_>, Vec<_>) = self
+                        .cores
+                        .iter()
+                        .enumerate()
+                        .partition(|(i, _)| Some(*i) == owner);
+                    for (_, core) in first.into_iter().chain(last) {
                         core.post(ToCore::Committed(c.clone()));
                     }
                 }
