@@ -21,6 +21,11 @@ async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
         .expect("test did not finish within its time limit");
 }
 
+/// True when the harness runs Apache ZooKeeper (3.8.0 here) instead of ringkeeper.
+fn reference() -> bool {
+    std::env::var("RK_TEST_SERVER").as_deref() == Ok("reference")
+}
+
 fn keeper<V: std::fmt::Debug>(r: Result<V, ClientError>) -> ErrorCode {
     match r {
         Err(ClientError::Keeper(c)) => c,
@@ -93,7 +98,11 @@ async fn world_acl_permission_bits() {
         c.delete("/p/k", -1).await.unwrap();
         // Without READ: no reads of any kind on the node; exists of a missing child is fine.
         assert_eq!(keeper(c.get_data("/p", false).await), ErrorCode::NoAuth);
-        assert_eq!(keeper(c.exists("/p", false).await), ErrorCode::NoAuth);
+        if !reference() {
+            // ZOOKEEPER-2590 (3.8.4 / 3.9.2): exists of an existing node needs READ.
+            // The installed 3.8.0 predates it.
+            assert_eq!(keeper(c.exists("/p", false).await), ErrorCode::NoAuth);
+        }
         assert_eq!(keeper(c.get_children("/p", false).await), ErrorCode::NoAuth);
         assert_eq!(
             keeper(c.get_children2("/p", false).await),
@@ -234,6 +243,10 @@ async fn ip_acls_match_by_cidr() {
             ("/other", "127.0.0.2", false),
             ("/v6", "::1", false),
         ] {
+            if reference() && id.contains(':') {
+                // 3.8.0's ip provider knows only IPv4 (InvalidACL); 3.9 accepts IPv6.
+                continue;
+            }
             mk(&c, path, &ip(id)).await;
             let r = c.get_data(path, false).await;
             if allowed {
