@@ -970,6 +970,36 @@ async fn invalid_paths_are_bad_arguments() {
     .await
 }
 
+/// 3.9: a notification's ReplyHeader.zxid is the zxid of the txn that fired it (3.8: -1).
+#[tokio::test]
+async fn watch_notification_carries_the_triggering_zxid() {
+    bounded(async {
+        let s = TestServer::start();
+        let w = s.client().await;
+        let mut rx = w.events().unwrap();
+        let m = s.client().await;
+        mk(&m, "/z", b"").await;
+        w.get_data("/z", true).await.unwrap();
+        w.get_children("/z", true).await.unwrap();
+        // Unrelated writes so the zxids of interest are not simply "the latest".
+        let st = m.set_data("/z", b"1", -1).await.unwrap();
+        mk(&m, "/other", b"").await;
+        mk(&m, "/z/k", b"").await;
+        let kz = m.last_zxid();
+        mk(&m, "/other2", b"").await;
+        let e1 = next_event(&mut rx).await;
+        let e2 = next_event(&mut rx).await;
+        let want = if reference() {
+            (-1, -1)
+        } else {
+            (st.mzxid, kz)
+        };
+        assert_eq!((e1.path.as_str(), e2.path.as_str()), ("/z", "/z"));
+        assert_eq!((e1.zxid, e2.zxid), want);
+    })
+    .await
+}
+
 /// Container and TTL reaping in one test (the reaper interval is 1 s in the harness), so
 /// the waiting is shared. Every expectation is an awaited NodeDeleted event, and the
 /// "not reaped" checks are made after a later reap proves a full pass has run.
