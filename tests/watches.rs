@@ -669,7 +669,7 @@ async fn read_your_writes_across_connections_and_cores() {
         }
         mk(&cs[0], "/ryw").await;
         let n = cs.len();
-        for i in 0..200usize {
+        for i in 0..1000usize {
             let writer = &cs[i % n];
             let v = (i as u32).to_be_bytes();
             let kid = format!("/ryw/k{i}");
