@@ -209,14 +209,19 @@ async fn auth_scheme_expands_to_the_connections_authenticated_ids() {
         ] {
             assert_eq!(
                 keeper(
-                    c.create("/bad", b"", &[bad.clone()], CreateMode::Persistent)
-                        .await
+                    c.create(
+                        "/bad",
+                        b"",
+                        std::slice::from_ref(&bad),
+                        CreateMode::Persistent
+                    )
+                    .await
                 ),
                 ErrorCode::InvalidAcl,
                 "{bad:?}"
             );
             assert_eq!(
-                keeper(c.set_acl("/a", &[bad.clone()], -1).await),
+                keeper(c.set_acl("/a", std::slice::from_ref(&bad), -1).await),
                 ErrorCode::InvalidAcl,
                 "setACL {bad:?}"
             );
