@@ -58,8 +58,9 @@ pub struct LogHistograms {
 impl Default for LogHistograms {
     fn default() -> Self {
         LogHistograms {
-            batch_txns: Histogram::new_with_bounds(1, 1 << 20, 2).expect("valid bounds"),
-            sync_us: Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds"),
+            batch_txns: Histogram::new_with_bounds(1, 1 << 20, 3).expect("valid bounds"),
+            // Up to a minute; slower syncs are recorded as a minute (and logged).
+            sync_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
         }
     }
 }
@@ -161,9 +162,14 @@ pub fn spawn(
         })
 }
 
+/// Publish the log thread's histograms at most this often while busy (always before idling).
+const PUBLISH_EVERY: Duration = Duration::from_millis(1);
+
 /// The log thread's own histograms, folded into the shared copy when it is free.
 struct Recorder {
     local: LogHistograms,
+    dirty: bool,
+    published: std::time::Instant,
     warn_threshold_ms: u64,
     stats: Arc<LogStats>,
 }
@@ -197,14 +203,28 @@ impl Recorder {
                 }
             }
         }
+        self.dirty = true;
+        if self.published.elapsed() >= PUBLISH_EVERY {
+            self.publish();
+        }
+        durable.send(last.last_zxid).is_ok()
+    }
+
+    /// Folds the local histograms into the shared ones unless a reader holds the lock
+    /// (then the next call does it).
+    fn publish(&mut self) {
+        if !self.dirty {
+            return;
+        }
         if let Ok(mut shared) = self.stats.histograms.try_lock() {
             // Same bounds on both sides: add cannot fail.
             let _ = shared.batch_txns.add(&self.local.batch_txns);
             let _ = shared.sync_us.add(&self.local.sync_us);
             self.local.batch_txns.reset();
             self.local.sync_us.reset();
+            self.dirty = false;
+            self.published = std::time::Instant::now();
         }
-        durable.send(last.last_zxid).is_ok()
     }
 }
 
@@ -224,6 +244,8 @@ pub fn run(
     let _ = stats.backend.set(kind);
     let mut rec = Recorder {
         local: LogHistograms::default(),
+        dirty: false,
+        published: std::time::Instant::now(),
         warn_threshold_ms,
         stats: stats.clone(),
     };
@@ -244,13 +266,16 @@ pub fn run(
             let first = match carry.take() {
                 Some(e) => Some(e),
                 None if closed => None,
-                None if backend.in_flight() == 0 => match rx.recv() {
-                    Ok(e) => Some(e),
-                    Err(_) => {
-                        closed = true;
-                        None
+                None if backend.in_flight() == 0 => {
+                    rec.publish();
+                    match rx.recv() {
+                        Ok(e) => Some(e),
+                        Err(_) => {
+                            closed = true;
+                            None
+                        }
                     }
-                },
+                }
                 None => match rx.try_recv() {
                     Ok(e) => Some(e),
                     Err(TryRecvError::Empty) => None,
@@ -339,6 +364,7 @@ pub fn run(
             spare.extend(done.drain(..).map(|d| d.bytes));
             spare.truncate(4);
         } else if closed && carry.is_none() {
+            rec.publish();
             return;
         }
     }

@@ -170,6 +170,8 @@ pub struct Segments {
     /// Length of the active file (its preallocated size).
     capacity: u64,
     preparer: Preparer,
+    /// A prepared segment already taken from the preparer (see `wait_prepared`).
+    ready: Option<Prepared>,
     rolls: u64,
 }
 
@@ -211,6 +213,7 @@ impl Segments {
             end,
             capacity,
             preparer,
+            ready: None,
             rolls: 0,
         })
     }
@@ -241,7 +244,8 @@ impl Segments {
     /// caller must have every batch of the current segment durable first (so an older
     /// segment never ends in a torn record).
     pub fn roll(&mut self, first_zxid: Zxid) -> io::Result<()> {
-        let (tmp, file) = match self.preparer.take() {
+        let prepared = self.ready.take().or_else(|| self.preparer.take());
+        let (tmp, file) = match prepared {
             Some(Ok(p)) => p,
             // The background attempt failed (or never ran): one more try here, in case
             // space was freed meanwhile; a second failure is the caller's to report.
@@ -269,6 +273,14 @@ impl Segments {
         self.rolls += 1;
         self.preparer.request();
         Ok(())
+    }
+
+    /// Blocks until the next segment is prepared (benchmarks use it so that the background
+    /// zero-fill does not overlap their measurements).
+    pub fn wait_prepared(&mut self) {
+        if self.ready.is_none() {
+            self.ready = self.preparer.take();
+        }
     }
 
     pub fn active_path(&self) -> &Path {
