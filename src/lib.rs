@@ -9,6 +9,9 @@
 //! - `session`    session tracker and expiry buckets (on the consensus core).
 //! - `client/`    an async client used by tests and tools.
 
+// `unsafe` is allowed only in `storage::uring`, each block with a `// SAFETY:` comment.
+#![deny(unsafe_code)]
+
 pub mod acl;
 pub mod client;
 pub mod config;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ringkeeper::config::Config;
+use ringkeeper::config::{Config, WalIo};
 use ringkeeper::settings::Settings;
 
 #[derive(Parser)]
@@ -28,9 +28,22 @@ enum Cmd {
         /// Number of net cores (default: netCores from the config, else one per CPU).
         #[arg(long)]
         net_cores: Option<usize>,
+        /// Transaction log I/O: auto (io_uring if the probe passes, else sync), uring, sync.
+        /// Overrides walIo from the config.
+        #[arg(long, value_parser = parse_wal_io)]
+        wal_io: Option<WalIo>,
     },
     /// Print the version.
     Version,
+}
+
+fn parse_wal_io(s: &str) -> Result<WalIo, String> {
+    match s {
+        "auto" => Ok(WalIo::Auto),
+        "uring" => Ok(WalIo::Uring),
+        "sync" => Ok(WalIo::Sync),
+        _ => Err(format!("expected auto, uring or sync, not {s:?}")),
+    }
 }
 
 fn init_logging() {
@@ -44,7 +57,11 @@ fn init_logging() {
         .init();
 }
 
-fn start_foreground(config: Option<PathBuf>, net_cores: Option<usize>) -> anyhow::Result<()> {
+fn start_foreground(
+    config: Option<PathBuf>,
+    net_cores: Option<usize>,
+    wal_io: Option<WalIo>,
+) -> anyhow::Result<()> {
     let cfg = match &config {
         Some(path) => {
             let (cfg, warnings) = Config::from_file(path)?;
@@ -70,6 +87,9 @@ fn start_foreground(config: Option<PathBuf>, net_cores: Option<usize>) -> anyhow
     if let Some(n) = net_cores {
         settings.net_cores = n;
     }
+    if let Some(w) = wal_io {
+        settings.wal_io = w;
+    }
     tracing::info!(
         "starting ringkeeper {} standalone: clientPort={} dataDir={} dataLogDir={} tickTime={} \
          sessionTimeout=[{}, {}] maxClientCnxns={} jute.maxbuffer={}",
@@ -93,9 +113,13 @@ fn main() -> ExitCode {
             println!("ringkeeper {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Cmd::StartForeground { config, net_cores } => {
+        Cmd::StartForeground {
+            config,
+            net_cores,
+            wal_io,
+        } => {
             init_logging();
-            match start_foreground(config, net_cores) {
+            match start_foreground(config, net_cores, wal_io) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::config::Config;
+use crate::config::{Config, WalIo};
 use crate::prep::PrepSettings;
 
 #[derive(Debug, Clone)]
@@ -26,6 +26,10 @@ pub struct Settings {
     pub reconfig_enabled: bool,
     pub force_sync: bool,
     pub fsync_warning_threshold_ms: u64,
+    /// Log backend choice (`walIo`, `--wal-io`).
+    pub wal_io: WalIo,
+    /// Log segment size (`preAllocSize`, given in KiB).
+    pub segment_bytes: u64,
     pub server_id: u8,
     pub four_letter_words: BTreeSet<String>,
 }
@@ -52,6 +56,8 @@ impl Settings {
             reconfig_enabled: c.reconfig_enabled,
             force_sync: c.force_sync,
             fsync_warning_threshold_ms: c.fsync_warning_threshold_ms,
+            wal_io: c.wal_io,
+            segment_bytes: c.pre_alloc_size_kib.saturating_mul(1024),
             server_id: 0,
             four_letter_words: c.four_letter_words.iter().map(|s| s.to_string()).collect(),
         }

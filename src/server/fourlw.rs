@@ -160,6 +160,28 @@ fn mntr(c: &Core) -> String {
             log.batch_txns_max.load(Ordering::Relaxed).to_string(),
         ),
     ];
+    lines.push((
+        "log_backend".into(),
+        log.backend.get().copied().unwrap_or("starting").to_string(),
+    ));
+    lines.push((
+        "log_segment_rolls".into(),
+        log.segment_rolls.load(Ordering::Relaxed).to_string(),
+    ));
+    // A copy under the lock the log thread publishes through (it never waits for it).
+    let h = log.histograms.lock().map(|h| h.clone()).unwrap_or_default();
+    for (name, hist) in [
+        ("log_batch_txns", &h.batch_txns),
+        ("log_fsync_us", &h.sync_us),
+    ] {
+        for (suffix, q) in [("p50", 0.5), ("p99", 0.99), ("p999", 0.999)] {
+            lines.push((
+                format!("{name}_{suffix}"),
+                hist.value_at_quantile(q).to_string(),
+            ));
+        }
+        lines.push((format!("{name}_max"), hist.max().to_string()));
+    }
     lines.retain(|(k, _)| !k.is_empty());
     lines
         .into_iter()

@@ -18,9 +18,9 @@ use anyhow::{Context, Result};
 use crate::consensus::msg::{ToConsensus, ToCore};
 use crate::consensus::{ConsensusCore, CoreMailbox, SharedState};
 use crate::settings::Settings;
-use crate::storage::group_commit::{self, BatchLimits, LogStats};
-use crate::storage::log_file::{log_file_name, SyncFile};
+use crate::storage::group_commit::{self, BackendKind, BatchLimits, LogStats};
 use crate::storage::recovery;
+use crate::storage::segment::Segments;
 use crate::tree::DataTree;
 use core::{Core, CoreShared};
 
@@ -54,16 +54,14 @@ pub fn run(settings: Settings) -> Result<()> {
         sessions = tree.sessions().count(),
         "recovered state from the transaction log"
     );
-    let (log_path, log_end) = rec.active.unwrap_or_else(|| {
-        (
-            settings
-                .data_log_dir
-                .join(log_file_name(tree.last_zxid() + 1)),
-            0,
-        )
-    });
-    let backend = SyncFile::open(&log_path, log_end, settings.force_sync)
-        .with_context(|| format!("opening log file {}", log_path.display()))?;
+    let log_kind = BackendKind::select(settings.wal_io, &settings.data_log_dir)?;
+    let segments = Segments::open(
+        &settings.data_log_dir,
+        settings.segment_bytes,
+        rec.active,
+        tree.last_zxid() + 1,
+    )
+    .with_context(|| format!("opening the log in {}", settings.data_log_dir.display()))?;
     if !settings.force_sync {
         tracing::warn!("forceSync=no: the transaction log is NOT synced; acknowledged writes can be lost on power failure");
     }
@@ -71,22 +69,16 @@ pub fn run(settings: Settings) -> Result<()> {
     let (log_tx, log_rx) = crossbeam_channel::unbounded();
     let (durable_tx, durable_rx) = crossbeam_channel::unbounded();
     let log_stats = Arc::new(LogStats::default());
-    let log_thread = {
-        let stats = log_stats.clone();
-        let warn_ms = settings.fsync_warning_threshold_ms;
-        std::thread::Builder::new()
-            .name("rk-log".into())
-            .spawn(move || {
-                group_commit::run(
-                    Box::new(backend),
-                    log_rx,
-                    durable_tx,
-                    BatchLimits::default(),
-                    warn_ms,
-                    stats,
-                )
-            })?
-    };
+    let log_thread = group_commit::spawn(
+        log_kind,
+        settings.force_sync,
+        segments,
+        log_rx,
+        durable_tx,
+        BatchLimits::default(),
+        settings.fsync_warning_threshold_ms,
+        log_stats.clone(),
+    )?;
 
     let n = if settings.net_cores == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -134,7 +126,10 @@ pub fn run(settings: Settings) -> Result<()> {
     tracing::info!(
         "ringkeeper {} serving clients on {addr} (standalone, {n} net cores, log {} backend in {})",
         fourlw::VERSION,
-        "sync",
+        match log_kind {
+            BackendKind::Uring => "io_uring",
+            BackendKind::Sync => "sync",
+        },
         settings.data_log_dir.display()
     );
 

@@ -1,24 +1,61 @@
-//! The log backend seam and the plain-file backend (`pwrite` + `fdatasync`).
+//! The log backend seam and the plain-thread backend (`pwrite` + `fdatasync`).
 //!
-//! The group-commit loop (`group_commit.rs`) hands one contiguous batch of framed records to
-//! `append_durable` and treats any error as fatal. The io_uring backend and log segments
-//! replace `SyncFile` behind the same trait.
+//! The group-commit loop (`group_commit.rs`) frames records into one buffer per batch, picks
+//! its place in a segment (`segment.rs`) and hands it to a `LogBackend`, which writes it and
+//! syncs it, and reports batches durable strictly in submission order. Any error is fatal to
+//! the caller. `SyncBackend` does both steps inline; the io_uring backend (`uring.rs`)
+//! submits them and lets the next batch's write overlap the current sync.
 
-use std::fs::{File, OpenOptions};
+use std::collections::VecDeque;
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
+use super::segment::Placement;
 use crate::txn::Zxid;
+
+/// One group-commit batch: framed records for one contiguous range of one segment.
+#[derive(Debug)]
+pub struct Batch {
+    pub place: Placement,
+    pub bytes: Vec<u8>,
+    pub last_zxid: Zxid,
+    pub txns: usize,
+}
+
+/// A batch that is now durable.
+#[derive(Debug)]
+pub struct Durable {
+    pub last_zxid: Zxid,
+    pub txns: usize,
+    /// The batch's buffer, handed back for reuse.
+    pub bytes: Vec<u8>,
+    /// Duration of the data sync that made it durable, on the last batch that sync covered
+    /// (so each sync is counted once).
+    pub sync: Option<Duration>,
+}
 
 /// Where the log stage appends. One owner (the log thread); never shared.
 pub trait LogBackend: Send {
-    /// Appends `bytes` after everything appended before and returns once they are durable.
-    /// An error means durability is unknown: the caller must stop, never retry.
-    fn append_durable(&mut self, bytes: &[u8]) -> io::Result<()>;
-
     /// A short name for logs and metrics ("sync", "uring").
     fn kind(&self) -> &'static str;
+
+    /// Whether `submit` may be called now.
+    fn can_submit(&self) -> bool;
+
+    /// Starts writing `batch` at its place and making it durable.
+    fn submit(&mut self, batch: Batch) -> io::Result<()>;
+
+    /// Batches submitted and not yet returned by `poll_durable`.
+    fn in_flight(&self) -> usize;
+
+    /// Appends the batches that became durable to `out`, in submission order. If none is
+    /// ready, waits for progress: up to `timeout`, or until something completes when `None`.
+    /// May return with nothing new (a write finished, a sync did not).
+    fn poll_durable(&mut self, timeout: Option<Duration>, out: &mut Vec<Durable>)
+        -> io::Result<()>;
 }
 
 /// `log.<zxid in lower-case hex>`, the zxid being the first one the file may hold.
@@ -37,64 +74,71 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// A single append-only log file written with `pwrite` and made durable with `fdatasync`.
+/// The fallback backend: `pwrite` then `fdatasync`, inline on the log thread.
 #[derive(Debug)]
-pub struct SyncFile {
-    file: File,
-    path: PathBuf,
-    end: u64,
+pub struct SyncBackend {
     /// `forceSync=no`: skip fdatasync (the operator accepted losing acknowledged writes).
     force_sync: bool,
+    done: VecDeque<Durable>,
 }
 
-impl SyncFile {
-    /// Opens `path` for appending at byte `end` (everything after it is garbage that recovery
-    /// already cut off). Creates the file, and syncs its directory, when it does not exist.
-    pub fn open(path: &Path, end: u64, force_sync: bool) -> io::Result<SyncFile> {
-        let existed = path.exists();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        if !existed {
-            file.sync_all()?;
-            if let Some(dir) = path.parent() {
-                sync_dir(dir)?;
-            }
-        }
-        Ok(SyncFile {
-            file,
-            path: path.to_path_buf(),
-            end,
+impl SyncBackend {
+    pub fn new(force_sync: bool) -> SyncBackend {
+        SyncBackend {
             force_sync,
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+            done: VecDeque::new(),
+        }
     }
 }
 
-impl LogBackend for SyncFile {
-    fn append_durable(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all_at(bytes, self.end)?;
+impl LogBackend for SyncBackend {
+    fn kind(&self) -> &'static str {
+        "sync"
+    }
+
+    fn can_submit(&self) -> bool {
+        true
+    }
+
+    fn submit(&mut self, batch: Batch) -> io::Result<()> {
+        // write_all_at continues after a short write and fails on a zero-length one.
+        batch
+            .place
+            .file
+            .write_all_at(&batch.bytes, batch.place.offset)?;
+        let mut sync = None;
         if self.force_sync {
-            self.file.sync_data()?;
+            let started = Instant::now();
+            batch.place.file.sync_data()?;
+            sync = Some(started.elapsed());
         }
-        self.end += bytes.len() as u64;
+        self.done.push_back(Durable {
+            last_zxid: batch.last_zxid,
+            txns: batch.txns,
+            bytes: batch.bytes,
+            sync,
+        });
         Ok(())
     }
 
-    fn kind(&self) -> &'static str {
-        "sync"
+    fn in_flight(&self) -> usize {
+        self.done.len()
+    }
+
+    fn poll_durable(
+        &mut self,
+        _timeout: Option<Duration>,
+        out: &mut Vec<Durable>,
+    ) -> io::Result<()> {
+        out.extend(self.done.drain(..));
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn names_round_trip() {
@@ -102,18 +146,38 @@ mod tests {
         assert_eq!(parse_log_file_name("log.100000001"), Some(0x1_0000_0001));
         assert_eq!(parse_log_file_name("snapshot.1"), None);
         assert_eq!(parse_log_file_name("log.xyz"), None);
+        assert_eq!(parse_log_file_name("next.1.prealloc.tmp"), None);
     }
 
     #[test]
-    fn appends_land_at_the_end() {
+    fn sync_backend_writes_at_the_placement() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("log.1");
-        let mut f = SyncFile::open(&p, 0, true).unwrap();
-        f.append_durable(b"hello ").unwrap();
-        f.append_durable(b"world").unwrap();
-        drop(f);
-        let mut f = SyncFile::open(&p, 11, true).unwrap();
-        f.append_durable(b"!").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"hello world!");
+        std::fs::write(&p, [0u8; 16]).unwrap();
+        let file = Arc::new(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&p)
+                .unwrap(),
+        );
+        let mut b = SyncBackend::new(true);
+        for (off, data) in [(0u64, &b"hello "[..]), (6, b"world")] {
+            b.submit(Batch {
+                place: Placement {
+                    file: file.clone(),
+                    offset: off,
+                },
+                bytes: data.to_vec(),
+                last_zxid: off as i64 + 1,
+                txns: 1,
+            })
+            .unwrap();
+        }
+        let mut out = Vec::new();
+        b.poll_durable(None, &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out[1].sync.is_some());
+        assert_eq!(&std::fs::read(&p).unwrap()[..12], b"hello world\0");
     }
 }

@@ -1,10 +1,13 @@
-//! Durable storage: the transaction log in dataLogDir (framing, backend, group commit,
-//! recovery).
+//! Durable storage: the transaction log in dataLogDir: record framing (`record`), segments
+//! preallocated with zeros (`segment`), two backends with one format (`log_file::SyncBackend`,
+//! `uring::UringBackend`), the group-commit thread (`group_commit`) and recovery.
 
 pub mod group_commit;
 pub mod log_file;
 pub mod record;
 pub mod recovery;
+pub mod segment;
+pub mod uring;
 
 /// Stops the process after an I/O failure that makes durability unknown. Never returns.
 pub fn fatal(msg: &str) -> ! {

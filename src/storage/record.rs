@@ -11,6 +11,11 @@ const ZXID_BYTES: usize = 8;
 /// No record is larger than this; a bigger length is corruption, not a record.
 pub const MAX_RECORD_BYTES: usize = 64 << 20;
 
+/// Bytes one record with a `txn_len`-byte txn takes on disk.
+pub const fn framed_len(txn_len: usize) -> usize {
+    HEADER_BYTES + ZXID_BYTES + txn_len
+}
+
 /// Appends one framed record to `out`.
 pub fn encode_into(out: &mut Vec<u8>, zxid: Zxid, txn: &[u8]) {
     let len = (ZXID_BYTES + txn.len()) as u32;
