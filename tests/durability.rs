@@ -354,20 +354,23 @@ async fn partial_record_at_the_tail_is_truncated() {
     let mut server = TestServer::start();
     let (path, buf, recs, _) = prepare_log(&mut server).await;
     let valid_end = recs.last().unwrap().end;
-    // A record header announcing 200 bytes, followed by only 30 of them.
-    let mut torn = buf[..valid_end].to_vec();
+    // A record header announcing 200 bytes, followed by only 30 of them, written into the
+    // preallocated (zero-filled) space after the last record.
+    let mut torn = Vec::new();
     torn.extend_from_slice(&200u32.to_be_bytes());
     torn.extend_from_slice(&0xdead_beefu32.to_be_bytes());
     torn.extend_from_slice(&[0x5a; 30]);
-    std::fs::write(&path, &torn).unwrap();
+    let mut with_torn = buf.clone();
+    with_torn[valid_end..valid_end + torn.len()].copy_from_slice(&torn);
+    std::fs::write(&path, &with_torn).unwrap();
 
     server.start_again();
     let log = server.log_contents();
     assert!(log.contains("torn"), "no torn-tail warning\n{log}");
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().len() as usize,
-        valid_end,
-        "the torn bytes were not cut off"
+    let after = std::fs::read(&path).unwrap();
+    assert!(
+        after[valid_end..valid_end + torn.len()].iter().all(|b| *b == 0),
+        "the torn bytes were not cleared"
     );
     let c = server.client().await;
     assert_numbered(&c, "/t", 10).await;
@@ -382,7 +385,6 @@ async fn corrupt_last_record_is_truncated() {
     let mut server = TestServer::start();
     let (path, mut buf, recs, last_zxid) = prepare_log(&mut server).await;
     let last = *recs.last().unwrap();
-    buf.truncate(last.end);
     // Flip one bit in the last record's txn body: its checksum no longer matches.
     let at = last.start + 16 + (last.end - last.start - 16) / 2;
     buf[at] ^= 0x01;
@@ -391,10 +393,10 @@ async fn corrupt_last_record_is_truncated() {
     server.start_again();
     let log = server.log_contents();
     assert!(log.contains("torn"), "no torn-tail warning\n{log}");
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().len() as usize,
-        last.start,
-        "the corrupt record was not cut off"
+    let after = std::fs::read(&path).unwrap();
+    assert!(
+        after[last.start..last.end].iter().all(|b| *b == 0),
+        "the corrupt record was not cleared"
     );
     let c = server.client().await;
     assert_numbered(&c, "/t", 10).await;
@@ -430,7 +432,9 @@ async fn damage_in_an_older_log_file_refuses_to_start() {
     assert_numbered(&c, "/t", 10).await;
     drop(c);
     assert!(server.stop().success());
-    assert_eq!(log_files(&server.data_dir()).len(), 2);
+    // The short hand-made newest file is full to the log writer, so the session's write may
+    // have rolled a third segment.
+    assert!(log_files(&server.data_dir()).len() >= 2);
 
     // Now damage a record in the middle of the older file.
     let older_recs = records(&older);
