@@ -315,6 +315,9 @@ fn config_text(kind: Kind, port: u16, data_dir: &std::path::Path, extra: &str) -
         ("4lw.commands.whitelist", "*".to_string()),
         ("extendedTypesEnabled", "true".to_string()),
         ("znode.container.checkIntervalMs", "1000".to_string()),
+        // Small log segments: dozens of test servers each zero-filling 64 MiB segments
+        // would dominate the suite's disk traffic.
+        ("preAllocSize", "1024".to_string()),
         (
             "DigestAuthenticationProvider.superDigest",
             SUPER_DIGEST.to_string(),
