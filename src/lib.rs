@@ -13,6 +13,7 @@
 #![deny(unsafe_code)]
 
 pub mod acl;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod consensus;

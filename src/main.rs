@@ -35,6 +35,8 @@ enum Cmd {
     },
     /// Print the version.
     Version,
+    /// Load a server with ZooKeeper requests and report throughput and latency percentiles.
+    Bench(ringkeeper::bench::BenchArgs),
 }
 
 fn parse_wal_io(s: &str) -> Result<WalIo, String> {
@@ -109,6 +111,29 @@ fn start_foreground(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Bench(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("building the bench runtime");
+            match rt.block_on(ringkeeper::bench::run(&args)) {
+                Ok(r) => {
+                    println!(
+                        "{}",
+                        if args.json {
+                            r.json(&args)
+                        } else {
+                            r.text(&args)
+                        }
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ringkeeper bench: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Cmd::Version => {
             println!("ringkeeper {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -369,7 +369,9 @@ async fn partial_record_at_the_tail_is_truncated() {
     assert!(log.contains("torn"), "no torn-tail warning\n{log}");
     let after = std::fs::read(&path).unwrap();
     assert!(
-        after[valid_end..valid_end + torn.len()].iter().all(|b| *b == 0),
+        after[valid_end..valid_end + torn.len()]
+            .iter()
+            .all(|b| *b == 0),
         "the torn bytes were not cleared"
     );
     let c = server.client().await;
