@@ -28,6 +28,12 @@ pub struct Settings {
     pub fsync_warning_threshold_ms: u64,
     pub server_id: u8,
     pub four_letter_words: BTreeSet<String>,
+    /// Committed txns between snapshots (the roll point is drawn in [n/2+1, n] per start).
+    pub snap_count: u64,
+    /// Snapshots autopurge keeps (>= 3).
+    pub autopurge_snap_retain_count: usize,
+    /// Hours between autopurge runs; 0 = no autopurge.
+    pub autopurge_purge_interval_hours: u32,
 }
 
 impl Settings {
@@ -54,6 +60,9 @@ impl Settings {
             fsync_warning_threshold_ms: c.fsync_warning_threshold_ms,
             server_id: 0,
             four_letter_words: c.four_letter_words.iter().map(|s| s.to_string()).collect(),
+            snap_count: u64::from(c.snap_count),
+            autopurge_snap_retain_count: c.autopurge_snap_retain_count as usize,
+            autopurge_purge_interval_hours: c.autopurge_purge_interval_hours,
         }
     }
 
