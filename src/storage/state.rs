@@ -65,12 +65,14 @@ pub fn check_continuity(snapshot_zxid: Zxid, txns: &[Txn]) -> Result<(), GapErro
 
 /// A snapshot that loaded: its zxid, file and tree.
 pub type LoadedSnapshot = (Zxid, PathBuf, DataTree);
+/// Snapshots that failed their checks, with the reason.
+pub type SkippedSnapshots = Vec<(PathBuf, String)>;
 
 /// Loads the newest snapshot of `data_dir` that passes every check, and says which newer
 /// ones did not and why. Read-only.
 pub fn load_newest_snapshot(
     data_dir: &Path,
-) -> Result<(Option<LoadedSnapshot>, Vec<(PathBuf, String)>)> {
+) -> Result<(Option<LoadedSnapshot>, SkippedSnapshots)> {
     let mut skipped = Vec::new();
     let list = snapshot::list(data_dir)
         .with_context(|| format!("listing snapshots in {}", data_dir.display()))?;
