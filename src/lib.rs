@@ -8,6 +8,7 @@
 //!   the replies and watch events are posted to every net core's mailbox in commit order.
 //! - `session`    session tracker and expiry buckets (on the consensus core).
 //! - `client/`    an async client used by tests and tools.
+//! - `tools/`     log/snapshot dump and verify, purge, and the Apache ZooKeeper importer.
 
 pub mod acl;
 pub mod client;
@@ -19,6 +20,7 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod storage;
+pub mod tools;
 pub mod tree;
 pub mod txn;
 pub mod watch;

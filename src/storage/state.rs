@@ -70,9 +70,7 @@ pub type SkippedSnapshots = Vec<(PathBuf, String)>;
 
 /// Loads the newest snapshot of `data_dir` that passes every check, and says which newer
 /// ones did not and why. Read-only.
-pub fn load_newest_snapshot(
-    data_dir: &Path,
-) -> Result<(Option<LoadedSnapshot>, SkippedSnapshots)> {
+pub fn load_newest_snapshot(data_dir: &Path) -> Result<(Option<LoadedSnapshot>, SkippedSnapshots)> {
     let mut skipped = Vec::new();
     let list = snapshot::list(data_dir)
         .with_context(|| format!("listing snapshots in {}", data_dir.display()))?;
