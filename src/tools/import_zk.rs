@@ -39,7 +39,10 @@ fn load_zk_snapshot(
     dir: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<Option<(Zxid, PathBuf, DataTree)>> {
-    let (snaps, compressed) = zk_files::list(dir, "snapshot")?;
+    let zk_files::Listing {
+        files: snaps,
+        compressed,
+    } = zk_files::list(dir, "snapshot")?;
     for p in compressed {
         warnings.push(format!(
             "{} is compressed; decompress it (gunzip -k / snappy) to snapshot.<zxid> to import it",
@@ -75,7 +78,7 @@ pub fn import(zk_data_dir: &Path, zk_log_dir: Option<&Path>, out: &Path) -> Resu
         Some((z, p, t)) => (z, Some(p), t),
         None => (0, None, DataTree::new()),
     };
-    let (logs, _) = zk_files::list(&log_dir, "log")?;
+    let logs = zk_files::list(&log_dir, "log")?.files;
     if zk_snapshot.is_none() && logs.is_empty() {
         bail!(
             "no ZooKeeper snapshot or log found in {} / {}",

@@ -50,9 +50,17 @@ pub fn parse_name(name: &str, prefix: &str) -> Option<Zxid> {
     i64::from_str_radix(hex, 16).ok()
 }
 
-/// Files `prefix.<hex>` of `dir`, sorted by zxid ascending; also returns compressed
-/// variants (`.gz`, `.snappy`) separately so the caller can say why they are skipped.
-pub fn list(dir: &Path, prefix: &str) -> Result<(Vec<(Zxid, PathBuf)>, Vec<PathBuf>)> {
+/// ZooKeeper files of one kind in a directory.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// `prefix.<hex>`, sorted by zxid ascending.
+    pub files: Vec<(Zxid, PathBuf)>,
+    /// Compressed variants (`.gz`, `.snappy`), which the importer does not read.
+    pub compressed: Vec<PathBuf>,
+}
+
+/// Lists `prefix.<hex>` files of `dir`.
+pub fn list(dir: &Path, prefix: &str) -> Result<Listing> {
     let mut found = Vec::new();
     let mut compressed = Vec::new();
     for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -68,7 +76,10 @@ pub fn list(dir: &Path, prefix: &str) -> Result<(Vec<(Zxid, PathBuf)>, Vec<PathB
         }
     }
     found.sort();
-    Ok((found, compressed))
+    Ok(Listing {
+        files: found,
+        compressed,
+    })
 }
 
 /// Parses an uncompressed snapshot and checks its Adler32 seal.
