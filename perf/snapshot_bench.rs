@@ -21,7 +21,10 @@ const DATA: &[u8; 50] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN";
 
 /// ~50-byte paths: /bench/d0001/znode-0000001234-xxxxxxxxxxxxxxxx
 fn node_path(i: usize) -> String {
-    format!("/bench/d{:04}/znode-{i:010}-xxxxxxxxxxxxxxxx", i / NODES_PER_DIR)
+    format!(
+        "/bench/d{:04}/znode-{i:010}-xxxxxxxxxxxxxxxx",
+        i / NODES_PER_DIR
+    )
 }
 
 fn rss_kib(pid: &str) -> u64 {
@@ -66,11 +69,21 @@ fn tree(n: usize, dir: &std::path::Path) {
     for i in 0..n {
         if i % NODES_PER_DIR == 0 {
             zxid += 1;
-            create(&mut t, zxid, format!("/bench/d{:04}", i / NODES_PER_DIR), None);
+            create(
+                &mut t,
+                zxid,
+                format!("/bench/d{:04}", i / NODES_PER_DIR),
+                None,
+            );
         }
         zxid += 1;
         // Each node owns its data, as one that arrived over the network does.
-        create(&mut t, zxid, node_path(i), Some(Bytes::copy_from_slice(&data)));
+        create(
+            &mut t,
+            zxid,
+            node_path(i),
+            Some(Bytes::copy_from_slice(&data)),
+        );
     }
     let built = started.elapsed();
     let rss1 = rss_kib("self");
@@ -100,7 +113,9 @@ fn tree(n: usize, dir: &std::path::Path) {
 }
 
 async fn load(addr: &str, n: usize, pid: &str) {
-    let c = Client::connect(addr, Duration::from_secs(30)).await.unwrap();
+    let c = Client::connect(addr, Duration::from_secs(30))
+        .await
+        .unwrap();
     let open = acl::open_unsafe();
     let rss0 = rss_kib(pid);
     let started = Instant::now();
@@ -112,7 +127,9 @@ async fn load(addr: &str, n: usize, pid: &str) {
         for j in i..(i + window).min(n) {
             if j % NODES_PER_DIR == 0 {
                 let d = format!("/bench/d{:04}", j / NODES_PER_DIR);
-                c.create(&d, b"", &open, CreateMode::Persistent).await.unwrap();
+                c.create(&d, b"", &open, CreateMode::Persistent)
+                    .await
+                    .unwrap();
             }
             calls.push(c.create(&node_path(j), DATA, &open, CreateMode::Persistent));
         }
@@ -130,7 +147,9 @@ async fn load(addr: &str, n: usize, pid: &str) {
 }
 
 async fn latency(addr: &str, seconds: u64) {
-    let c = Client::connect(addr, Duration::from_secs(30)).await.unwrap();
+    let c = Client::connect(addr, Duration::from_secs(30))
+        .await
+        .unwrap();
     let open = acl::open_unsafe();
     let _ = c.create("/lat", b"", &open, CreateMode::Persistent).await;
     let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
@@ -163,6 +182,8 @@ fn main() {
         }
         Some("load") => rt.block_on(load(&args[2], args[3].parse().unwrap(), &args[4])),
         Some("latency") => rt.block_on(latency(&args[2], args[3].parse().unwrap())),
-        _ => eprintln!("usage: snapshot_bench tree N [DIR] | load ADDR N PID | latency ADDR SECONDS"),
+        _ => {
+            eprintln!("usage: snapshot_bench tree N [DIR] | load ADDR N PID | latency ADDR SECONDS")
+        }
     }
 }

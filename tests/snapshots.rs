@@ -60,11 +60,22 @@ async fn snapshots_appear_and_restart_recovers_from_snapshot_plus_log() {
     c.create("/load/eph", b"e", &open, CreateMode::Ephemeral)
         .await
         .unwrap();
-    // ~800 txns at snapCount=50: many snapshots (skips allowed while one is running).
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Keep writing until several snapshots exist: a snapshot due while the previous one
+    // is still being written is skipped, so bursts of group commits may skip some.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut round = 0;
     while snapshots(&s.data_dir()).len() < 3 {
         assert!(Instant::now() < deadline, "fewer than 3 snapshots appeared");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        for i in 0..60 {
+            c.set_data(
+                &format!("/load/n{i:04}"),
+                format!("r{round}").as_bytes(),
+                -1,
+            )
+            .await
+            .unwrap();
+        }
+        round += 1;
     }
     let before = tree_dump::dump(&c).await;
     assert!(before.len() > 600);
