@@ -8,6 +8,7 @@
 //!   the replies and watch events are posted to every net core's mailbox in commit order.
 //! - `session`    session tracker and expiry buckets (on the consensus core).
 //! - `client/`    an async client used by tests and tools.
+//! - `tools/`     log/snapshot dump and verify, purge, and the Apache ZooKeeper importer.
 
 // `unsafe` is allowed only in `storage::uring`, each block with a `// SAFETY:` comment.
 #![deny(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod storage;
+pub mod tools;
 pub mod tree;
 pub mod txn;
 pub mod watch;

@@ -32,6 +32,12 @@ pub struct Settings {
     pub segment_bytes: u64,
     pub server_id: u8,
     pub four_letter_words: BTreeSet<String>,
+    /// Committed txns between snapshots (the roll point is drawn in [n/2+1, n] per start).
+    pub snap_count: u64,
+    /// Snapshots autopurge keeps (>= 3).
+    pub autopurge_snap_retain_count: usize,
+    /// Hours between autopurge runs; 0 = no autopurge.
+    pub autopurge_purge_interval_hours: u32,
 }
 
 impl Settings {
@@ -60,6 +66,9 @@ impl Settings {
             segment_bytes: c.pre_alloc_size_kib.saturating_mul(1024),
             server_id: 0,
             four_letter_words: c.four_letter_words.iter().map(|s| s.to_string()).collect(),
+            snap_count: u64::from(c.snap_count),
+            autopurge_snap_retain_count: c.autopurge_snap_retain_count as usize,
+            autopurge_purge_interval_hours: c.autopurge_purge_interval_hours,
         }
     }
 

@@ -24,6 +24,7 @@ use crate::proto::ErrorCode;
 use crate::session::{session_password, ConnRef, SessionTracker};
 use crate::settings::Settings;
 use crate::storage::group_commit::LogEntry;
+use crate::storage::snapshotter::SnapshotTrigger;
 use crate::tree::{DataTree, TxnResult};
 use crate::txn::{SessionId, Txn, TxnBody, TxnHeader, Zxid};
 use msg::{Committed, Reply, ReplyBody, ToConsensus, ToCore};
@@ -74,6 +75,8 @@ pub struct ConsensusCore {
     started: Instant,
     next_reap_ms: u64,
     shared: Arc<SharedState>,
+    /// Hands committed tree versions to the snapshot thread every so many commits.
+    snapshots: Option<SnapshotTrigger>,
 }
 
 fn wall_ms() -> i64 {
@@ -138,7 +141,14 @@ impl ConsensusCore {
             log_tx: Some(log_tx),
             started,
             shared,
+            snapshots: None,
         }
+    }
+
+    /// Snapshot the committed tree as `trigger` decides (no snapshots without one).
+    pub fn with_snapshots(mut self, trigger: SnapshotTrigger) -> Self {
+        self.snapshots = Some(trigger);
+        self
     }
 
     pub fn tree(&self) -> &DataTree {
@@ -452,6 +462,9 @@ impl ConsensusCore {
                     self.shared
                         .last_committed_zxid
                         .store(c.zxid, Ordering::Relaxed);
+                    if let Some(s) = &mut self.snapshots {
+                        s.on_commit(&c.tree);
+                    }
                     // Every core gets it before any core can send its reply: a client that
                     // saw the reply and reads on another core sees the write. So the core
                     // that sends the reply gets it last (it may act on it at once).

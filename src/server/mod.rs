@@ -19,8 +19,8 @@ use crate::consensus::msg::{ToConsensus, ToCore};
 use crate::consensus::{ConsensusCore, CoreMailbox, SharedState};
 use crate::settings::Settings;
 use crate::storage::group_commit::{self, BackendKind, BatchLimits, LogStats};
-use crate::storage::recovery;
 use crate::storage::segment::Segments;
+use crate::storage::{purge, snapshotter, state};
 use crate::tree::DataTree;
 use core::{Core, CoreShared};
 
@@ -41,24 +41,24 @@ pub fn run(settings: Settings) -> Result<()> {
     let addr = settings.client_addr;
     listener::check_free(addr)?;
 
-    let rec = recovery::recover(&settings.data_log_dir)
-        .with_context(|| format!("recovering {}", settings.data_log_dir.display()))?;
-    let mut tree = DataTree::new();
-    for t in &rec.txns {
-        tree.apply(t);
-    }
+    let rec = state::recover_state(&settings.data_dir, &settings.data_log_dir)?;
+    let tree = rec.tree;
     tracing::info!(
-        txns = rec.txns.len(),
+        snapshot = rec
+            .snapshot
+            .as_ref()
+            .map_or("none".to_string(), |s| s.1.display().to_string()),
+        replayed_txns = rec.replayed_txns,
         last_zxid = format!("0x{:x}", tree.last_zxid()),
         nodes = tree.node_count(),
         sessions = tree.sessions().count(),
-        "recovered state from the transaction log"
+        "recovered state from snapshot and transaction log"
     );
     let log_kind = BackendKind::select(settings.wal_io, &settings.data_log_dir)?;
     let segments = Segments::open(
         &settings.data_log_dir,
         settings.segment_bytes,
-        rec.active,
+        rec.active_log,
         tree.last_zxid() + 1,
     )
     .with_context(|| format!("opening the log in {}", settings.data_log_dir.display()))?;
@@ -104,13 +104,15 @@ pub fn run(settings: Settings) -> Result<()> {
         mailbox_rxs.push(rx);
     }
     let view = Arc::new(tree.clone());
+    let (snap_trigger, snapshot_thread) = start_snapshots(&settings)?;
     let consensus = ConsensusCore::new(
         settings.clone(),
         tree,
         mailboxes.clone(),
         log_tx,
         shared_state,
-    );
+    )
+    .with_snapshots(snap_trigger);
     let consensus_thread = std::thread::Builder::new()
         .name("rk-consensus".into())
         .spawn(move || consensus.run(consensus_rx, durable_rx))?;
@@ -138,8 +140,41 @@ pub fn run(settings: Settings) -> Result<()> {
     let _ = to_consensus.send(ToConsensus::Shutdown);
     let _ = consensus_thread.join();
     let _ = log_thread.join();
+    // The consensus core dropped the trigger: a snapshot being written finishes first.
+    let _ = snapshot_thread.join();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The snapshot thread (rolling at a point drawn once per start) and, when configured,
+/// the autopurge thread.
+fn start_snapshots(
+    settings: &Settings,
+) -> Result<(snapshotter::SnapshotTrigger, std::thread::JoinHandle<()>)> {
+    use std::hash::{BuildHasher, Hasher};
+    // A per-process random draw without a dependency: RandomState is seeded from the OS.
+    let draw = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let roll = snapshotter::roll_point(settings.snap_count, draw);
+    tracing::info!(
+        "snapshots every {roll} txns (snapCount={}) into {}",
+        settings.snap_count,
+        settings.data_dir.display()
+    );
+    let started = snapshotter::spawn(settings.data_dir.clone(), roll)?;
+    if settings.autopurge_purge_interval_hours > 0 {
+        let hours = u64::from(settings.autopurge_purge_interval_hours);
+        purge::spawn_autopurge(
+            settings.data_dir.clone(),
+            settings.data_log_dir.clone(),
+            settings
+                .autopurge_snap_retain_count
+                .max(purge::RETAIN_COUNT_MIN),
+            Duration::from_secs(hours * 3600),
+        )?;
+    }
+    Ok(started)
 }
 
 fn wait_for_signal() -> Result<()> {

@@ -1,12 +1,18 @@
-//! Durable storage: the transaction log in dataLogDir: record framing (`record`), segments
+//! Durable storage. The transaction log in dataLogDir: record framing (`record`), segments
 //! preallocated with zeros (`segment`), two backends with one format (`log_file::SyncBackend`,
-//! `uring::UringBackend`), the group-commit thread (`group_commit`) and recovery.
+//! `uring::UringBackend`), the group-commit thread (`group_commit`) and log recovery. Snapshots in
+//! dataDir: the format (`snapshot`), the snapshot thread (`snapshotter`), start-up state
+//! (`state`: newest valid snapshot + log replay) and `purge`.
 
 pub mod group_commit;
 pub mod log_file;
+pub mod purge;
 pub mod record;
 pub mod recovery;
 pub mod segment;
+pub mod snapshot;
+pub mod snapshotter;
+pub mod state;
 pub mod uring;
 
 /// Stops the process after an I/O failure that makes durability unknown. Never returns.

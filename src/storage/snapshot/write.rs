@@ -1,0 +1,267 @@
+//! Writing a snapshot: stream one tree version into a temp file, then make it durable and
+//! give it its final name.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{
+    file_name, ChunkKind, SnapError, CHUNK_BODY_BYTES_TARGET, CHUNK_ITEMS_MAX, END_MAGIC,
+    FORMAT_VERSION, HEADER_BYTES, MAGIC,
+};
+use crate::proto::codec::{Encode, Writer};
+use crate::proto::records::Acl;
+use crate::storage::log_file::sync_dir;
+use crate::tree::{DataTree, Node};
+use crate::txn::Zxid;
+
+/// What a finished snapshot looks like.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub path: PathBuf,
+    pub zxid: Zxid,
+    pub nodes: u64,
+    pub sessions: u64,
+    pub size_bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// A buffered file writer that keeps the running crc32c of everything written.
+struct Out {
+    w: BufWriter<File>,
+    crc: u32,
+    written: u64,
+}
+
+impl Out {
+    fn put(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.crc = crc32c::crc32c_append(self.crc, b);
+        self.written += b.len() as u64;
+        self.w.write_all(b)
+    }
+}
+
+/// Collects items of one kind and writes them as checksummed chunks.
+struct Chunker {
+    kind: ChunkKind,
+    body: Writer,
+    items: u32,
+    written_items: u64,
+}
+
+impl Chunker {
+    fn new(kind: ChunkKind) -> Self {
+        Chunker {
+            kind,
+            body: Writer::with_capacity(CHUNK_BODY_BYTES_TARGET + 4096),
+            items: 0,
+            written_items: 0,
+        }
+    }
+
+    /// Call after encoding one item into `self.body`.
+    fn item_done(&mut self, out: &mut Out) -> std::io::Result<()> {
+        self.items += 1;
+        if self.items == CHUNK_ITEMS_MAX || self.body.buf.len() >= CHUNK_BODY_BYTES_TARGET {
+            self.flush(out)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut Out) -> std::io::Result<()> {
+        if self.items == 0 {
+            return Ok(());
+        }
+        let body = &self.body.buf;
+        let len = u32::try_from(body.len()).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "chunk body over 4 GiB")
+        })?;
+        assert!(
+            len <= super::CHUNK_BODY_BYTES_MAX,
+            "one node exceeds the chunk limit"
+        );
+        let mut head = [0u8; 13];
+        head[0] = self.kind as u8;
+        head[1..5].copy_from_slice(&self.items.to_be_bytes());
+        head[5..9].copy_from_slice(&len.to_be_bytes());
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&head[..9]), body);
+        head[9..13].copy_from_slice(&crc.to_be_bytes());
+        out.put(&head)?;
+        out.put(body)?;
+        self.written_items += u64::from(self.items);
+        self.items = 0;
+        self.body.buf.clear();
+        Ok(())
+    }
+}
+
+/// Interns ACL lists: by allocation first (nodes mostly share `Arc`s), then by value.
+#[derive(Default)]
+struct AclTable {
+    by_ptr: HashMap<usize, u32>,
+    by_value: HashMap<Vec<u8>, u32>,
+    lists: Vec<Arc<Vec<Acl>>>,
+}
+
+impl AclTable {
+    fn add(&mut self, acl: &Arc<Vec<Acl>>) {
+        let ptr = Arc::as_ptr(acl) as usize;
+        if self.by_ptr.contains_key(&ptr) {
+            return;
+        }
+        let idx = *self.by_value.entry(acl.to_bytes()).or_insert_with(|| {
+            self.lists.push(acl.clone());
+            (self.lists.len() - 1) as u32
+        });
+        self.by_ptr.insert(ptr, idx);
+    }
+
+    fn index(&self, acl: &Arc<Vec<Acl>>) -> u32 {
+        self.by_ptr[&(Arc::as_ptr(acl) as usize)]
+    }
+}
+
+/// Visits every node in pre-order (parent first, children by name) holding only the
+/// current path's iterators, so a flat tree of a million children costs no million-entry
+/// stack.
+fn for_each_preorder(
+    tree: &DataTree,
+    mut f: impl FnMut(&str, &Node) -> std::io::Result<()>,
+) -> std::io::Result<u64> {
+    let root = tree.get("/").expect("a tree always has a root");
+    f("/", root)?;
+    let mut visited = 1u64;
+    let mut stack = vec![(String::from(""), root.children.iter())];
+    loop {
+        let next = match stack.last_mut() {
+            None => break,
+            Some((prefix, it)) => it.next().map(|name| format!("{prefix}/{name}")),
+        };
+        match next {
+            None => {
+                stack.pop();
+            }
+            Some(path) => {
+                let node = tree
+                    .get(&path)
+                    .unwrap_or_else(|| panic!("child {path} listed but missing from the tree"));
+                f(&path, node)?;
+                visited += 1;
+                stack.push((path, node.children.iter()));
+            }
+        }
+    }
+    Ok(visited)
+}
+
+fn encode_node(w: &mut Writer, path: &str, node: &Node, acl_index: u32) {
+    let s = &node.stat;
+    w.ustring(path).buffer(node.data.as_deref());
+    w.i32(acl_index as i32);
+    w.i64(s.czxid).i64(s.mzxid).i64(s.ctime).i64(s.mtime);
+    w.i32(s.version).i32(s.cversion).i32(s.aversion);
+    w.i64(s.ephemeral_owner).i64(s.pzxid);
+}
+
+/// Writes `tree` to `dir/snapshot.<zxid hex>`: temp file, fsync, rename, directory fsync.
+/// An error before the rename removes the temp file and leaves no snapshot behind.
+pub fn write_snapshot(dir: &Path, tree: &DataTree) -> Result<Written, SnapError> {
+    let started = Instant::now();
+    let zxid = tree.last_zxid();
+    let path = dir.join(file_name(zxid));
+    let tmp = dir.join(format!("{}.tmp", file_name(zxid)));
+    let result = write_file(&tmp, tree);
+    let (nodes, sessions, size_bytes) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, &path)?;
+    if let Err(e) = sync_dir(dir) {
+        // Not known to be durable: take it back so purge never relies on it.
+        let _ = std::fs::remove_file(&path);
+        return Err(e.into());
+    }
+    Ok(Written {
+        path,
+        zxid,
+        nodes,
+        sessions,
+        size_bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn write_file(tmp: &Path, tree: &DataTree) -> Result<(u64, u64, u64), SnapError> {
+    let mut acls = AclTable::default();
+    for n in tree.nodes.values() {
+        acls.add(&n.acl);
+    }
+    let mut sessions: Vec<(i64, i32)> = tree.sessions().collect();
+    sessions.sort_unstable();
+    let node_count = tree.node_count() as u64;
+
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)?;
+    let mut out = Out {
+        w: BufWriter::with_capacity(1 << 20, file),
+        crc: 0,
+        written: 0,
+    };
+    let mut head = Vec::with_capacity(HEADER_BYTES);
+    head.extend_from_slice(&MAGIC);
+    head.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    head.extend_from_slice(&tree.last_zxid().to_be_bytes());
+    head.extend_from_slice(&node_count.to_be_bytes());
+    head.extend_from_slice(&(sessions.len() as u64).to_be_bytes());
+    head.extend_from_slice(&(acls.lists.len() as u32).to_be_bytes());
+    let crc = crc32c::crc32c(&head);
+    head.extend_from_slice(&crc.to_be_bytes());
+    debug_assert_eq!(head.len(), HEADER_BYTES);
+    out.put(&head)?;
+
+    let mut c = Chunker::new(ChunkKind::Acls);
+    for list in &acls.lists {
+        list.encode(&mut c.body);
+        c.item_done(&mut out)?;
+    }
+    c.flush(&mut out)?;
+    assert_eq!(c.written_items, acls.lists.len() as u64);
+
+    let mut c = Chunker::new(ChunkKind::Sessions);
+    for (id, timeout) in &sessions {
+        c.body.i64(*id).i32(*timeout);
+        c.item_done(&mut out)?;
+    }
+    c.flush(&mut out)?;
+    assert_eq!(c.written_items, sessions.len() as u64);
+
+    let mut c = Chunker::new(ChunkKind::Nodes);
+    let visited = for_each_preorder(tree, |path, node| {
+        encode_node(&mut c.body, path, node, acls.index(&node.acl));
+        c.item_done(&mut out)
+    })?;
+    c.flush(&mut out)?;
+    // The walk reaches every node exactly once: children lists and the map agree.
+    assert_eq!(
+        visited, node_count,
+        "pre-order walk and node count disagree"
+    );
+    assert_eq!(c.written_items, node_count);
+
+    out.put(&END_MAGIC)?;
+    let crc = out.crc;
+    out.put(&crc.to_be_bytes())?;
+    let size = out.written;
+    let file = out.w.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok((node_count, sessions.len() as u64, size))
+}
