@@ -7,6 +7,7 @@
 #
 #   KAZOO_RESTART=0     do not give kazoo the stop/start hooks (restart tests are then skipped)
 #   KAZOO_TIMEOUT=60    per-test timeout (pytest-timeout)
+#   KAZOO_SUITE_TIMEOUT=1700  whole-run limit; on it, counts come from pytest's progress marks
 #   CK_KEEP=1           keep the server's state dir (log, data) afterwards
 # Closing line: "kazoo: N passed, N failed" (errors count as failed). Exit 0 only when none failed.
 set -uo pipefail
@@ -59,8 +60,8 @@ fi
 out="$state/pytest.out"
 start=$SECONDS
 # run from the state dir so nothing (.pytest_cache, coverage) lands in the repo
-(cd "$state" && "$venv/bin/pytest" -p kazoo_external -p no:cacheprovider \
-  --timeout "${KAZOO_TIMEOUT:-60}" -q -rfE --pyargs kazoo.tests "$@") 2>&1 | tee "$out"
+(cd "$state" && exec timeout -k 10 "${KAZOO_SUITE_TIMEOUT:-1700}" "$venv/bin/pytest" -p kazoo_external \
+  -p no:cacheprovider --timeout "${KAZOO_TIMEOUT:-60}" -q -rfE --pyargs kazoo.tests "$@") 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 ck_log "$name: pytest exit $rc after $((SECONDS - start)) s"
 
@@ -69,7 +70,14 @@ summary="$(grep -E '(passed|failed|error|no tests ran).* in [0-9.]+s' "$out" | t
 count() { grep -oE "[0-9]+ $1" <<<"$summary" | grep -oE '^[0-9]+' || echo 0; }
 passed=$(count passed); failed=$(count failed); errors=$(count 'errors?'); skipped=$(count skipped)
 failed=$((failed + errors))
-if [ -z "$summary" ] || { [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; }; then
+if [ -z "$summary" ]; then
+  # no summary (killed at KAZOO_SUITE_TIMEOUT, crashed): count pytest's progress characters
+  progress="$(grep -E '^[.sFExX]+ *(\[ *[0-9]+%\])?$' "$out" | tr -cd '.sFE')"
+  passed=$(tr -cd . <<<"$progress" | wc -c); skipped=$(tr -cd s <<<"$progress" | wc -c)
+  failed=$(tr -cd FE <<<"$progress" | wc -c)
+  ck_log "$name: no pytest summary (exit $rc); counted progress marks, plus one failure for the run"
+  failed=$((failed + 1))
+elif [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   ck_log "$name: no usable pytest summary (exit $rc); counting the run as one failure"
   failed=$((failed + 1))
 fi

@@ -15,6 +15,8 @@
 #   RINGKEEPER_BIN                ringkeeper binary (default <repo>/target/release/ringkeeper)
 #   CK_STOP_SIGNAL                signal for stop (default TERM; KILL to test crash durability)
 #   CK_START_TIMEOUT              seconds to wait for the server to answer (default 60)
+#   CK_FIXED_PORT                 (init) use this port instead of a free one (the C tests need 22181)
+#   CK_MAX_CNXNS                  (init) maxClientCnxns in zoo.cfg (default 0 = unlimited)
 # zoo.cfg also sets maxClientCnxns=0 (as kazoo's own harness does): kazoo's suite keeps more than
 # ZooKeeper's default of 60 connections from 127.0.0.1 open at times.
 # A state dir holds: env (settings), zoo.cfg, data/, server.log, server.pid.
@@ -59,7 +61,7 @@ ck_init() {
   fi
   state="$(cd "$state" && pwd)"
   mkdir -p "$state/data"
-  port="$(ck_free_port)"
+  port="${CK_FIXED_PORT:-$(ck_free_port)}"
   bin="${RINGKEEPER_BIN:-$CK_REPO/target/release/ringkeeper}"
   [ "$server" = ringkeeper ] && bin="$(cd "$(dirname "$bin")" 2>/dev/null && pwd)/$(basename "$bin")"
   cat >"$state/zoo.cfg" <<EOF
@@ -72,7 +74,7 @@ DigestAuthenticationProvider.superDigest=$CK_SUPER_DIGEST
 extendedTypesEnabled=true
 znode.container.checkIntervalMs=1000
 admin.enableServer=false
-maxClientCnxns=0
+maxClientCnxns=${CK_MAX_CNXNS:-0}
 EOF
   {
     printf 'CK_SERVER=%q\n' "$server"
