@@ -8,6 +8,7 @@
 # The tests start/stop the server through tests/zkServer.sh (startClean, start, stop) on the fixed
 # port 127.0.0.1:22181; that script is replaced with one that drives lib.sh, so port 22181 must be
 # free. Source, build and zktest are cached in $CK_CACHE/c-client (first build: ~1 min).
+#   C_CLIENT_TIMEOUT=400  limit per suite run
 #   C_CLIENT_SKIP="Suite::test ..."  tests whose verdict is not counted (default: the IPv6 test)
 # Closing line: "c-client: N passed, N failed". Exit 0 only when none failed.
 set -uo pipefail
@@ -88,7 +89,7 @@ for suite in "${suites[@]}"; do
   start=$SECONDS
   ck_log "$name: $suite against ${SERVER:-ringkeeper} on 127.0.0.1:22181"
   # run in a scratch dir: the tests write files into their working directory
-  (mkdir -p "$state.run" && cd "$state.run" && timeout -k 10 "${C_CLIENT_TIMEOUT:-600}" "$zktest" "$suite") >"$out" 2>&1
+  (mkdir -p "$state.run" && cd "$state.run" && timeout -k 10 "${C_CLIENT_TIMEOUT:-400}" "$zktest" "$suite") >"$out" 2>&1
   rc=$?
   # per test, BriefTestProgressListener prints "NAME", then " : elapsed MS" and " : OK" (or
   # " : assertion" / " : error"); the client's log lines may come in between, so pair each name

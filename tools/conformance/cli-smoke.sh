@@ -7,6 +7,7 @@
 #
 #   SERVER=ringkeeper|zookeeper tools/conformance/cli-smoke.sh
 #   CK_KEEP=1 keeps the server's state dir (log, data).
+#   CLI_CALL_TIMEOUT=20 per client call; CLI_SMOKE_DEADLINE=400 after which no more calls are made.
 # Closing line: "cli-smoke: N passed, N failed". Exit 0 only when none failed.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,13 +43,26 @@ nok() {
 filter_zk() {
   grep -v -E '^(SLF4J:|Connecting to |Welcome to ZooKeeper|JLine support|WATCHER::|WatchedEvent state:|$)' || true
 }
+# Each client call gets CLI_CALL_TIMEOUT s (the reference answers in ~1 s); past the suite's
+# deadline (CLI_SMOKE_DEADLINE s) calls are not made any more and their checks fail, so a hanging
+# server cannot hold CI for long.
+call_timeout=${CLI_CALL_TIMEOUT:-20}
+deadline=$((SECONDS + ${CLI_SMOKE_DEADLINE:-400}))
+late() { [ "$SECONDS" -ge "$deadline" ] && { RC=124; OUT="(not run: past CLI_SMOKE_DEADLINE)"; }; }
 # zk ARGS...: one zkCli.sh command; sets OUT (output, noise removed) and RC (exit code)
-zk() { timeout 60 "$ZKCLI" -server "$hp" "$@" </dev/null >"$tmp" 2>&1; RC=$?; OUT="$(filter_zk <"$tmp")"; }
+zk() {
+  late && return
+  timeout "$call_timeout" "$ZKCLI" -server "$hp" "$@" </dev/null >"$tmp" 2>&1; RC=$?; OUT="$(filter_zk <"$tmp")"
+}
 # zks 'cmd1\ncmd2...': a zkCli.sh session fed on stdin, ended with quit (closes the session)
-zks() { printf '%b\nquit\n' "$1" | timeout 60 "$ZKCLI" -server "$hp" >"$tmp" 2>&1; RC=$?; OUT="$(filter_zk <"$tmp")"; }
+zks() {
+  late && return
+  printf '%b\nquit\n' "$1" | timeout "$call_timeout" "$ZKCLI" -server "$hp" >"$tmp" 2>&1; RC=$?; OUT="$(filter_zk <"$tmp")"
+}
 # mt CMD: one cli_mt batch command; RC = the first "rc = N" it prints (999 if none)
 mt() {
-  timeout 20 "$CLIMT" -h "$hp" -c "$1" </dev/null >"$tmp" 2>&1
+  late && return
+  timeout "$call_timeout" "$CLIMT" -h "$hp" -c "$1" </dev/null >"$tmp" 2>&1
   OUT="$(grep -v -E '^(Watcher SESSION_EVENT|Got a new session|time = )' "$tmp")"
   RC="$(grep -oE 'rc = -?[0-9]+' "$tmp" | head -n 1 | grep -oE -- '-?[0-9]+' || echo 999)"
 }
@@ -65,6 +79,7 @@ gone() {
   local desc="$1" path="$2" deadline=$((SECONDS + $3))
   while :; do
     zk stat "$path"
+    [ "$RC" = 124 ] && { nok "$desc"; return; }
     if [ "$RC" = 1 ] && grep -q 'Node does not exist' <<<"$OUT"; then ok "$desc"; return; fi
     [ "$SECONDS" -lt "$deadline" ] || { nok "$desc (still there after $3 s)"; return; }
     sleep 1
@@ -130,7 +145,11 @@ zks 'create -e /ck/eph e\nget /ck/eph\ngetEphemerals'
 check "zkCli create -e inside a session" 0 '^Created /ck/eph$'
 check "zkCli getEphemerals lists it" 0 '/ck/eph'
 zk stat /ck/eph;               check "ephemeral removed when its session closes" 1 'Node does not exist: /ck/eph'
-timeout 60 "$ZKCLI" -timeout 4000 -server "$hp" create -e /ck/eph2 e </dev/null >"$tmp" 2>&1; RC=$?; OUT="$(filter_zk <"$tmp")"
+zk_short_session() {
+  late && return
+  timeout "$call_timeout" "$ZKCLI" -timeout 4000 -server "$hp" "$@" </dev/null >"$tmp" 2>&1; RC=$?; OUT="$(filter_zk <"$tmp")"
+}
+zk_short_session create -e /ck/eph2 e
 check "zkCli create -e, client exits without closing" 0 '^Created /ck/eph2$'
 gone "ephemeral removed when its 4 s session expires" /ck/eph2 30
 zk create -t 2000 /ck/ttl t;   check "zkCli create -t 2000 (TTL node)" 0 '^Created /ck/ttl$'

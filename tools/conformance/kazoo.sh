@@ -7,7 +7,7 @@
 #
 #   KAZOO_RESTART=0     do not give kazoo the stop/start hooks (restart tests are then skipped)
 #   KAZOO_TIMEOUT=60    per-test timeout (pytest-timeout)
-#   KAZOO_SUITE_TIMEOUT=1700  whole-run limit; on it, counts come from pytest's progress marks
+#   KAZOO_SUITE_TIMEOUT=1500  whole-run limit; on it, counts come from pytest's progress marks
 #   CK_KEEP=1           keep the server's state dir (log, data) afterwards
 # Closing line: "kazoo: N passed, N failed" (errors count as failed). Exit 0 only when none failed.
 set -uo pipefail
@@ -60,7 +60,7 @@ fi
 out="$state/pytest.out"
 start=$SECONDS
 # run from the state dir so nothing (.pytest_cache, coverage) lands in the repo
-(cd "$state" && exec timeout -k 10 "${KAZOO_SUITE_TIMEOUT:-1700}" "$venv/bin/pytest" -p kazoo_external \
+(cd "$state" && exec timeout -k 10 "${KAZOO_SUITE_TIMEOUT:-1500}" "$venv/bin/pytest" -p kazoo_external \
   -p no:cacheprovider --timeout "${KAZOO_TIMEOUT:-60}" -q -rfE --pyargs kazoo.tests "$@") 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 ck_log "$name: pytest exit $rc after $((SECONDS - start)) s"

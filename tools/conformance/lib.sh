@@ -20,13 +20,12 @@
 # zoo.cfg also sets maxClientCnxns=0 (as kazoo's own harness does): kazoo's suite keeps more than
 # ZooKeeper's default of 60 connections from 127.0.0.1 open at times.
 # A state dir holds: env (settings), zoo.cfg, data/, server.log, server.pid.
-# Only the pid recorded in server.pid is ever signalled, and only while its command line still
-# names this state dir's zoo.cfg.
+# Only the process recorded in server.pid (pid and start time) is ever signalled.
 
 CK_LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 CK_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CK_SUPER_DIGEST='super:D/InIHSb7yEEbrWz8b9l71RjZJU='   # super:test
-CK_CACHE="${CK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ringkeeper-conformance}"
+CK_CACHE="${CK_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/ringkeeper-conformance}"
 CK_SHARED="${CK_SHARED:-$CK_REPO/../shared/conformance}"
 
 ck_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -93,15 +92,20 @@ ck_load() {
 
 ck_port() { ( ck_load "$1" && echo "$CK_PORT" ); }
 
-# pid of the running server of STATE, if it is still ours (its cmdline names our zoo.cfg)
+# process start time (clock ticks since boot): with the pid, identifies our process even if the
+# pid is reused later or the server re-execs itself
+ck_starttime() { sed -E 's/^.*\) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'; }
+
+# pid of the running server of STATE, if it is still the process we started
 ck_pid() {
-  local state="$1" pid
+  local state="$1" pid started state_char
   [ -f "$state/server.pid" ] || return 1
-  pid="$(cat "$state/server.pid")"
-  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  grep -qF "$state/zoo.cfg" "/proc/$pid/cmdline" 2>/dev/null || return 1
+  read -r pid started <"$state/server.pid" || true
+  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+  [ "$(ck_starttime "$pid")" = "$started" ] || return 1
   # a zombie is not running
-  [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 1
+  state_char="$(sed -E 's/^.*\) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $1}')"
+  [ "$state_char" != Z ] || return 1
   echo "$pid"
 }
 
@@ -139,7 +143,7 @@ ck_start() {
       pid=$!
       ;;
   esac
-  echo "$pid" >"$state/server.pid"
+  echo "$pid $(ck_starttime "$pid")" >"$state/server.pid"
   deadline=$((SECONDS + ${CK_START_TIMEOUT:-60}))
   while [ "$SECONDS" -lt "$deadline" ]; do
     if ! ck_pid "$state" >/dev/null; then
@@ -148,7 +152,10 @@ ck_start() {
       rm -f "$state/server.pid"
       return 1
     fi
-    if [ "$(ck_4lw "$CK_PORT" ruok)" = imok ]; then return 0; fi
+    # ZooKeeper answers ruok while it is still loading its database ("not currently serving
+    # requests" to srvr), and drops clients until then
+    if [ "$(ck_4lw "$CK_PORT" ruok)" = imok ] \
+      && ! ck_4lw "$CK_PORT" srvr | grep -q 'not currently serving'; then return 0; fi
     # a server without four-letter words: accept an open port after 3 s of it
     if ck_port_open "$CK_PORT"; then
       [ -n "$open_since" ] || open_since=$SECONDS
