@@ -6,6 +6,7 @@
 #   SERVER=ringkeeper|zookeeper tools/conformance/kazoo.sh [extra pytest args, e.g. -k test_lock]
 #
 #   KAZOO_RESTART=0     do not give kazoo the stop/start hooks (restart tests are then skipped)
+#   ZOOKEEPER_VERSION=3.8.0  the version the server must report in envi (test_build.py)
 #   KAZOO_TIMEOUT=60    per-test timeout (pytest-timeout)
 #   KAZOO_SUITE_TIMEOUT=1500  whole-run limit; on it, counts come from pytest's progress marks
 #   CK_KEEP=1           keep the server's state dir (log, data) afterwards
@@ -48,7 +49,9 @@ ck_load "$state"
 ck_log "$name: $CK_SERVER on 127.0.0.1:$CK_PORT, state $state"
 
 export PYTHONPATH="$CK_SHARED${PYTHONPATH:+:$PYTHONPATH}"
-export ZK_EXTERNAL_HOSTS="127.0.0.1:$CK_PORT" CI=1 ZOOKEEPER_VERSION=3.8.0
+# test_build.py::test_zookeeper_version asserts that the server's envi zookeeper.version equals
+# ZOOKEEPER_VERSION (3.8.0 as in shared/conformance/README.md unless set)
+export ZK_EXTERNAL_HOSTS="127.0.0.1:$CK_PORT" CI=1 ZOOKEEPER_VERSION="${ZOOKEEPER_VERSION:-3.8.0}"
 export ZK_EXTERNAL_LOG="$state/server.log"
 if [ "${KAZOO_RESTART:-1}" = 1 ]; then
   export ZK_EXTERNAL_STOP_CMD="bash $(printf %q "$CK_LIB") stop $(printf %q "$state")"
