@@ -161,7 +161,9 @@ impl ConsensusCore {
 
     /// Runs until a Shutdown message arrives or every sender is gone.
     pub fn run(mut self, rx: Receiver<ToConsensus>, durable_rx: Receiver<Zxid>) {
-        let tick = Duration::from_millis((self.settings.tick_time_ms / 4).clamp(10, 500));
+        // Timers (expiry buckets, the container reaper) are checked at least this often; fine
+        // enough that a 100 ms reaper interval means ~100 ms.
+        let tick = Duration::from_millis((self.settings.tick_time_ms / 40).clamp(5, 50));
         let mut shutting_down = false;
         loop {
             select! {

@@ -16,6 +16,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 name=c-client
+# The C tests create TTL nodes of 1 ms and look for them gone one second later: reap often.
+export CK_CONTAINER_CHECK_MS="${CK_CONTAINER_CHECK_MS:-100}"
 work="$CK_CACHE/c-client"
 csrc="$work/src/apache-zookeeper-3.8.0/zookeeper-client/zookeeper-client-c"
 zktest="$csrc/build/zktest"

@@ -51,7 +51,9 @@ ck_log "$name: $CK_SERVER on 127.0.0.1:$CK_PORT, state $state"
 export PYTHONPATH="$CK_SHARED${PYTHONPATH:+:$PYTHONPATH}"
 # test_build.py::test_zookeeper_version asserts that the server's envi zookeeper.version equals
 # ZOOKEEPER_VERSION (3.8.0 as in shared/conformance/README.md unless set)
-export ZK_EXTERNAL_HOSTS="127.0.0.1:$CK_PORT" CI=1 ZOOKEEPER_VERSION="${ZOOKEEPER_VERSION:-3.8.0}"
+# ringkeeper speaks (and reports in envi) the 3.9 protocol; the Debian reference is 3.8.0.
+if [ "${SERVER:-ringkeeper}" = ringkeeper ]; then default_version=3.9.4; else default_version=3.8.0; fi
+export ZK_EXTERNAL_HOSTS="127.0.0.1:$CK_PORT" CI=1 ZOOKEEPER_VERSION="${ZOOKEEPER_VERSION:-$default_version}"
 export ZK_EXTERNAL_LOG="$state/server.log"
 if [ "${KAZOO_RESTART:-1}" = 1 ]; then
   export ZK_EXTERNAL_STOP_CMD="bash $(printf %q "$CK_LIB") stop $(printf %q "$state")"

@@ -71,7 +71,7 @@ clientPortAddress=127.0.0.1
 4lw.commands.whitelist=*
 DigestAuthenticationProvider.superDigest=$CK_SUPER_DIGEST
 extendedTypesEnabled=true
-znode.container.checkIntervalMs=1000
+znode.container.checkIntervalMs=${CK_CONTAINER_CHECK_MS:-1000}
 admin.enableServer=false
 maxClientCnxns=${CK_MAX_CNXNS:-0}
 EOF
@@ -135,7 +135,7 @@ ck_start() {
         -Dzookeeper.root.logger=INFO,CONSOLE -Dlog4j.configuration=file:/etc/zookeeper/conf/log4j.properties \
         -Dzookeeper.DigestAuthenticationProvider.superDigest="$CK_SUPER_DIGEST" \
         -Dzookeeper.extendedTypesEnabled=true \
-        -Dznode.container.checkIntervalMs=1000 \
+        -Dznode.container.checkIntervalMs=${CK_CONTAINER_CHECK_MS:-1000} \
         '-Dzookeeper.4lw.commands.whitelist=*' \
         -Dzookeeper.admin.enableServer=false \
         org.apache.zookeeper.server.quorum.QuorumPeerMain "$state/zoo.cfg" \
