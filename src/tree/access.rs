@@ -53,14 +53,14 @@ impl DataTree {
             ("/zookeeper/config", config),
         ] {
             tree.approximate_data_size += java_len(path) + node.data_len() as i64;
-            tree.nodes.insert(path.into(), node);
+            tree.nodes.insert(path.into(), Arc::new(node));
         }
         tree
     }
 
     /// The node at `path` ("" is Java's alias for the root).
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(canonical(path))
+        self.nodes.get(canonical(path)).map(|n| &**n)
     }
 
     pub fn last_zxid(&self) -> Zxid {

@@ -140,7 +140,11 @@ impl DataTree {
             return Err(ErrorCode::NodeExists);
         }
         self.raise_parent_cversion(parent_path, c.parent_cversion, h.zxid);
-        let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
+        let parent = self
+            .nodes
+            .get_mut(parent_path)
+            .map(Arc::make_mut)
+            .ok_or(ErrorCode::NoNode)?;
         parent.children.insert(name.into());
         let parent_acl = parent.acl.clone();
         // Children usually inherit their parent's ACL: share the allocation when equal.
@@ -154,7 +158,7 @@ impl DataTree {
         let client_stat = node.client_stat();
         self.approximate_data_size += java_len(&c.path) + node.data_len() as i64;
         let key: Arc<str> = c.path.as_str().into();
-        self.nodes.insert(key.clone(), node);
+        self.nodes.insert(key.clone(), Arc::new(node));
         self.index_owner(key, c.ephemeral_owner);
         evs.push(ev(event::NODE_CREATED, &c.path, &acl));
         evs.push(ev(event::NODE_CHILDREN_CHANGED, parent_path, &parent_acl));
@@ -168,7 +172,7 @@ impl DataTree {
     /// a create over a state that already has later creates cannot move it back.
     /// -1 (logs older than parentCVersion) means "one more than now".
     fn raise_parent_cversion(&mut self, parent_path: &str, new_cversion: i32, zxid: Zxid) {
-        if let Some(parent) = self.nodes.get_mut(parent_path) {
+        if let Some(parent) = self.nodes.get_mut(parent_path).map(Arc::make_mut) {
             let cv = if new_cversion == -1 {
                 parent.stat.cversion.wrapping_add(1)
             } else {
@@ -217,7 +221,11 @@ impl DataTree {
             // Only the root has an empty name, and it is never deleted.
             return Err(ErrorCode::BadArguments);
         }
-        let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
+        let parent = self
+            .nodes
+            .get_mut(parent_path)
+            .map(Arc::make_mut)
+            .ok_or(ErrorCode::NoNode)?;
         // Java touches the parent even when the child is already gone (replay).
         parent.children.remove(name);
         parent.stat.pzxid = parent.stat.pzxid.max(zxid);
@@ -240,7 +248,11 @@ impl DataTree {
         evs: &mut Vec<WatchEvent>,
     ) -> Result<Stat, ErrorCode> {
         let path = canonical(path);
-        let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
+        let node = self
+            .nodes
+            .get_mut(path)
+            .map(Arc::make_mut)
+            .ok_or(ErrorCode::NoNode)?;
         let old_len = node.data_len() as i64;
         node.data = data;
         node.stat.mtime = h.time;
@@ -257,6 +269,7 @@ impl DataTree {
         let node = self
             .nodes
             .get_mut(canonical(path))
+            .map(Arc::make_mut)
             .ok_or(ErrorCode::NoNode)?;
         node.stat.aversion = version;
         node.acl = Arc::new(acl.to_vec());

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use node::Children;
 pub use restore::StoredNode;
 
 use crate::proto::records::{Acl, Stat};
@@ -46,7 +47,7 @@ pub struct Node {
     pub acl: Arc<Vec<Acl>>,
     pub stat: StatPersisted,
     /// Child names (not paths).
-    pub children: imbl::OrdSet<Arc<str>>,
+    pub children: Children,
 }
 
 /// A watch trigger produced by apply, in the order the changes happened.
@@ -83,7 +84,9 @@ pub struct Applied {
 /// their negotiated timeouts (so a snapshot of one version carries everything).
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    pub(crate) nodes: imbl::HashMap<Arc<str>, Node>,
+    /// Nodes are boxed: imbl's hash-map chunks reserve room for a whole chunk of entries, so
+    /// small entries keep the empty slots cheap.
+    pub(crate) nodes: imbl::HashMap<Arc<str>, Arc<Node>>,
     pub(crate) ephemerals: imbl::HashMap<SessionId, imbl::OrdSet<Arc<str>>>,
     pub(crate) containers: imbl::OrdSet<Arc<str>>,
     pub(crate) ttls: imbl::OrdSet<Arc<str>>,

@@ -31,7 +31,7 @@ impl Node {
             data,
             acl,
             stat,
-            children: imbl::OrdSet::new(),
+            children: Children::default(),
         }
     }
 
@@ -112,5 +112,42 @@ mod tests {
         assert_eq!(null.client_stat().data_length, 0);
         null.stat.cversion = i32::MAX;
         assert_eq!(null.client_stat().cversion, -2); // wraps like Java
+    }
+}
+
+/// A node's child names. Most znodes are leaves, and an empty `imbl::OrdSet` still allocates
+/// a whole B-tree root, so the set exists only once there is a child.
+#[derive(Debug, Clone, Default)]
+pub struct Children(Option<imbl::OrdSet<Arc<str>>>);
+
+impl Children {
+    pub fn insert(&mut self, name: Arc<str>) {
+        self.0.get_or_insert_with(imbl::OrdSet::new).insert(name);
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        if let Some(s) = &mut self.0 {
+            s.remove(name);
+            if s.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.as_ref().is_some_and(|s| s.contains(name))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, imbl::OrdSet::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Names in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Arc<str>> {
+        self.0.iter().flat_map(|s| s.iter())
     }
 }

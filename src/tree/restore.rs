@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::path::{java_len, parent_of};
-use super::{DataTree, Node, StatPersisted};
+use super::{Children, DataTree, Node, StatPersisted};
 use crate::proto::records::Acl;
 use crate::txn::{SessionId, Zxid};
 
@@ -49,7 +49,7 @@ impl DataTree {
                 let parent = parent_of(&path);
                 let parent = if parent.is_empty() { "/" } else { parent };
                 let name: Arc<str> = path[path.rfind('/').map_or(0, |i| i + 1)..].into();
-                match tree.nodes.get_mut(parent) {
+                match tree.nodes.get_mut(parent).map(Arc::make_mut) {
                     Some(p) => {
                         p.children.insert(name);
                     }
@@ -61,12 +61,12 @@ impl DataTree {
             tree.index_owner(path.clone(), n.stat.ephemeral_owner);
             tree.nodes.insert(
                 path,
-                Node {
+                Arc::new(Node {
                     data: n.data,
                     acl: n.acl,
                     stat: n.stat,
-                    children: imbl::OrdSet::new(),
-                },
+                    children: Children::default(),
+                }),
             );
         }
         if !tree.nodes.contains_key("/") {
@@ -78,7 +78,7 @@ impl DataTree {
             if !tree.nodes.contains_key(p) {
                 let parent = parent_of(p);
                 let parent = if parent.is_empty() { "/" } else { parent };
-                if let Some(par) = tree.nodes.get_mut(parent) {
+                if let Some(par) = tree.nodes.get_mut(parent).map(Arc::make_mut) {
                     par.children
                         .insert(p[p.rfind('/').map_or(0, |i| i + 1)..].into());
                 }
@@ -110,7 +110,7 @@ impl DataTree {
                 };
                 stack.push(child);
             }
-            out.push((path, node));
+            out.push((path, &**node));
         }
         out
     }
