@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::raw::{raw, read_frame, SOON};
 use common::TestServer;
 use ringkeeper::client::acl::open_unsafe;
 use ringkeeper::client::frame::{connect_frame, request_frame};
@@ -12,15 +13,6 @@ use ringkeeper::proto::codec::Encode;
 use ringkeeper::proto::records::{ConnectRequest, CreateRequest};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
-
-const SOON: Duration = Duration::from_secs(5);
-
-fn raw(server: &TestServer) -> TcpStream {
-    let s = TcpStream::connect(server.addr()).expect("raw connect");
-    s.set_read_timeout(Some(SOON)).unwrap();
-    s
-}
 
 fn new_session_frame() -> Vec<u8> {
     connect_frame(&ConnectRequest {
@@ -31,25 +23,6 @@ fn new_session_frame() -> Vec<u8> {
         passwd: vec![0; 16],
         read_only: Some(false),
     })
-}
-
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut len = [0u8; 4];
-    match s.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
-            ) =>
-        {
-            return None
-        }
-        Err(e) => panic!("reading a frame: {e} (the server neither answered nor closed)"),
-    }
-    let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut buf).expect("frame body");
-    Some(buf)
 }
 
 /// A raw connection with a completed handshake.

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::raw::{raw, read_frame, SOON};
 use common::TestServer;
 use ringkeeper::client::acl::open_unsafe;
 use ringkeeper::client::frame::connect_frame;
@@ -18,17 +19,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// Fast sessions: tick 500 ms, timeouts negotiable from 1 s.
 const FAST: &str = "tickTime=500\nminSessionTimeout=1000\nmaxSessionTimeout=10000\n";
 
-/// Upper bound for anything the server should do "now".
-const SOON: Duration = Duration::from_secs(5);
-
 // ---- raw socket helpers -------------------------------------------------------------------
-
-fn raw(server: &TestServer) -> TcpStream {
-    let s = TcpStream::connect(server.addr()).expect("raw connect");
-    s.set_read_timeout(Some(SOON)).unwrap();
-    s.set_nodelay(true).unwrap();
-    s
-}
 
 fn connect_req(timeout_ms: i32, session_id: i64, passwd: &[u8], ro: Option<bool>) -> Vec<u8> {
     connect_frame(&ConnectRequest {
@@ -39,26 +30,6 @@ fn connect_req(timeout_ms: i32, session_id: i64, passwd: &[u8], ro: Option<bool>
         passwd: passwd.to_vec(),
         read_only: ro,
     })
-}
-
-/// Reads one length-prefixed frame; `None` if the server closed the connection first.
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut len = [0u8; 4];
-    match s.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
-            ) =>
-        {
-            return None
-        }
-        Err(e) => panic!("reading a frame: {e} (the server neither answered nor closed)"),
-    }
-    let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut buf).expect("frame body");
-    Some(buf)
 }
 
 /// Asserts the server closes the connection (EOF or reset) without sending anything more.

@@ -126,17 +126,7 @@ pub fn read_snapshot(bytes: &[u8]) -> Result<ZkSnapshot> {
                 .with_context(|| format!("node {path:?} at byte {at}: unknown ACL ref {acl_ref}"))?
                 .clone()
         };
-        let stat = StatPersisted {
-            czxid: r.i64()?,
-            mzxid: r.i64()?,
-            ctime: r.i64()?,
-            mtime: r.i64()?,
-            version: r.i32()?,
-            cversion: r.i32()?,
-            aversion: r.i32()?,
-            ephemeral_owner: r.i64()?,
-            pzxid: r.i64()?,
-        };
+        let stat = StatPersisted::decode(r)?;
         let path = if path.is_empty() {
             "/".to_string()
         } else {

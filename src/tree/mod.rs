@@ -40,6 +40,34 @@ pub struct StatPersisted {
     pub pzxid: Zxid,
 }
 
+/// ZooKeeper's StatPersisted record layout (the same field order on disk as in its snapshots).
+impl crate::proto::codec::Encode for StatPersisted {
+    fn encode(&self, w: &mut crate::proto::codec::Writer) {
+        w.i64(self.czxid)
+            .i64(self.mzxid)
+            .i64(self.ctime)
+            .i64(self.mtime);
+        w.i32(self.version).i32(self.cversion).i32(self.aversion);
+        w.i64(self.ephemeral_owner).i64(self.pzxid);
+    }
+}
+
+impl crate::proto::codec::Decode for StatPersisted {
+    fn decode(r: &mut crate::proto::codec::Reader<'_>) -> crate::proto::codec::DecodeResult<Self> {
+        Ok(StatPersisted {
+            czxid: r.i64()?,
+            mzxid: r.i64()?,
+            ctime: r.i64()?,
+            mtime: r.i64()?,
+            version: r.i32()?,
+            cversion: r.i32()?,
+            aversion: r.i32()?,
+            ephemeral_owner: r.i64()?,
+            pzxid: r.i64()?,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Node {
     /// `None` when created with a null buffer; kept distinct from empty.

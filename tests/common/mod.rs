@@ -11,6 +11,8 @@
 // Each integration-test binary compiles this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use ringkeeper::client::Client;
 use std::fs::OpenOptions;
 use std::io::{Read, Write};

@@ -379,17 +379,7 @@ fn decode_node(
             ))
         })?
         .clone();
-    let stat = StatPersisted {
-        czxid: r.i64()?,
-        mzxid: r.i64()?,
-        ctime: r.i64()?,
-        mtime: r.i64()?,
-        version: r.i32()?,
-        cversion: r.i32()?,
-        aversion: r.i32()?,
-        ephemeral_owner: r.i64()?,
-        pzxid: r.i64()?,
-    };
+    let stat = StatPersisted::decode(r)?;
     if !path.starts_with('/') {
         return Err(DecodeError::Invalid(format!(
             "path {path:?} is not absolute"

@@ -170,12 +170,9 @@ fn for_each_preorder(
 }
 
 fn encode_node(w: &mut Writer, path: &str, node: &Node, acl_index: u32) {
-    let s = &node.stat;
     w.ustring(path).buffer(node.data.as_deref());
     w.i32(acl_index as i32);
-    w.i64(s.czxid).i64(s.mzxid).i64(s.ctime).i64(s.mtime);
-    w.i32(s.version).i32(s.cversion).i32(s.aversion);
-    w.i64(s.ephemeral_owner).i64(s.pzxid);
+    node.stat.encode(w);
 }
 
 /// Writes `tree` to `dir/snapshot.<zxid hex>`: temp file, fsync, rename, directory fsync.
