@@ -175,12 +175,12 @@ fn run_tool(cmd: Cmd) -> anyhow::Result<bool> {
     match cmd {
         Cmd::Log { action } => match action {
             Inspect::Dump { path, json } => tools::log_cmd::run(&path, true, json, out, err),
-            Inspect::Verify { path, json: _ } => tools::log_cmd::run(&path, false, false, out, err),
+            Inspect::Verify { path, json } => tools::log_cmd::run(&path, false, json, out, err),
         },
         Cmd::Snapshot { action } => match action {
             Inspect::Dump { path, json } => tools::snapshot_cmd::run(&path, true, json, out, err),
-            Inspect::Verify { path, json: _ } => {
-                tools::snapshot_cmd::run(&path, false, false, out, err)
+            Inspect::Verify { path, json } => {
+                tools::snapshot_cmd::run(&path, false, json, out, err)
             }
         },
         Cmd::Purge { config, count } => {

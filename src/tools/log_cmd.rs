@@ -114,6 +114,12 @@ pub fn run(
     // A dump keeps stdout for records; the summary goes beside the damage reports.
     if dump {
         writeln!(err, "{summary}")?;
+    } else if json {
+        writeln!(
+            out,
+            "{{\"files\":{},\"txns\":{txns},\"last_zxid\":{last},\"ok\":{sound}}}",
+            files.len()
+        )?;
     } else {
         writeln!(out, "{summary}")?;
     }

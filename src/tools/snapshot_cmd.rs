@@ -66,6 +66,12 @@ pub fn run(
             // A dump keeps stdout for records.
             if dump {
                 writeln!(err, "{summary}")?;
+            } else if json {
+                writeln!(
+                    out,
+                    "{{\"file\":{},\"ok\":true,\"zxid\":{zxid},\"nodes\":{nodes},\"sessions\":{sessions}}}",
+                    super::text::json_str(&file.display().to_string())
+                )?;
             } else {
                 writeln!(out, "{summary}")?;
             }
@@ -76,6 +82,14 @@ pub fn run(
         }
         Err(e) => {
             writeln!(err, "{}: DAMAGED: {e}", file.display())?;
+            if json && !dump {
+                writeln!(
+                    out,
+                    "{{\"file\":{},\"ok\":false,\"error\":{}}}",
+                    super::text::json_str(&file.display().to_string()),
+                    super::text::json_str(&e.to_string())
+                )?;
+            }
             Ok(false)
         }
     }
