@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 
 use crate::client::{acl, Client, ClientError, CreateMode};
+use crate::rng::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workload {
@@ -68,25 +69,6 @@ struct Totals {
     errors: u64,
 }
 
-/// A tiny deterministic PRNG (xorshift): key choice need not be cryptographic, and a seed
-/// per session keeps runs repeatable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 async fn prepare(args: &BenchArgs) -> Result<()> {
     let c = Client::connect(&args.server, Duration::from_secs(30))
         .await
@@ -134,14 +116,14 @@ async fn one_request(
     value: &[u8],
     seq: &mut u64,
 ) -> std::result::Result<(), ClientError> {
-    let key = format!("{}/k{}", args.root, rng.below(args.keys));
+    let key = format!("{}/k{}", args.root, rng.below(args.keys as u64));
     let read = match args.workload {
         Workload::Get => true,
         Workload::Set => false,
         Workload::Mixed => rng.unit() < args.read_ratio,
         Workload::CreateDelete => {
             *seq += 1;
-            let p = format!("{}/cd-{:x}-{}", args.root, rng.next(), seq);
+            let p = format!("{}/cd-{:x}-{}", args.root, rng.next_u64(), seq);
             c.create(&p, value, &acl::open_unsafe(), CreateMode::Persistent)
                 .await?;
             return c.delete(&p, -1).await;
@@ -246,7 +228,7 @@ pub async fn run(args: &BenchArgs) -> Result<Report> {
                 args.clone(),
             );
             local.spawn_local(async move {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((i as u64) << 20 | j as u64) | 1);
+                let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15 ^ ((i as u64) << 20 | j as u64));
                 let mut seq = 0;
                 loop {
                     let t0 = Instant::now();

@@ -517,10 +517,6 @@ impl Core {
         let c = self.conns.get(&no)?;
         (c.queue.len() >= QUEUED_REQUESTS_MAX).then(|| c.drained.clone())
     }
-
-    pub fn connection_count(&self) -> usize {
-        self.conns.len()
-    }
 }
 
 pub fn wall_ms() -> i64 {

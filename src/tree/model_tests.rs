@@ -12,6 +12,7 @@ use crate::proto::opcode as op;
 use crate::proto::records::{DeleteRequest, SetDataRequest};
 use crate::proto::request::{Create, MultiOp, Request};
 use crate::proto::ErrorCode;
+use crate::rng::Rng;
 use crate::txn::{Txn, TxnBody, TxnHeader};
 
 const SESSION: i64 = 0x77;
@@ -25,21 +26,6 @@ struct M {
 }
 
 type Model = BTreeMap<String, M>;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn children(m: &Model, path: &str) -> usize {
     m.keys()
@@ -193,7 +179,7 @@ fn assert_same(tree: &DataTree, m: &Model, step: usize) {
 }
 
 fn run_seed(seed: u64, steps: usize) {
-    let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut r = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut tree = DataTree::new();
     let settings = PrepSettings::default();
     let ids = vec![id("ip", "127.0.0.1")];

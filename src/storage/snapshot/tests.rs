@@ -7,29 +7,14 @@ use bytes::Bytes;
 use super::*;
 use crate::acl;
 use crate::proto::opcode as op;
+use crate::rng::Rng;
 use crate::tree::DataTree;
 use crate::txn::{self, CreateTxn, Txn, TxnBody, TxnHeader};
-
-/// xorshift64*: deterministic test randomness without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// A random tree built by applying txns: null, empty and binary data, every owner kind,
 /// several ACLs, setData/setACL versions, deletes and sessions.
 pub(crate) fn random_tree(seed: u64, creates: usize) -> DataTree {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut t = DataTree::new();
     let mut zxid = 0;
     let mut paths: Vec<String> = vec!["/".into()];
