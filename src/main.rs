@@ -35,6 +35,8 @@ enum Cmd {
     },
     /// Print the version.
     Version,
+    /// A zkCli.sh-compatible shell: `cli [-server host:port] [-timeout ms] [command args]`.
+    Cli(ringkeeper::cli::CliArgs),
     /// Load a server with ZooKeeper requests and report throughput and latency percentiles.
     Bench(ringkeeper::bench::BenchArgs),
     /// Read transaction log files (a dataLogDir or one log.* file); never modifies them.
@@ -219,7 +221,9 @@ fn run_tool(cmd: Cmd) -> anyhow::Result<bool> {
             );
             Ok(true)
         }
-        Cmd::StartForeground { .. } | Cmd::Version | Cmd::Bench(_) => unreachable!("not a tool"),
+        Cmd::StartForeground { .. } | Cmd::Version | Cmd::Bench(_) | Cmd::Cli(_) => {
+            unreachable!("not a tool")
+        }
     }
 }
 
@@ -263,6 +267,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Cli(args) => ringkeeper::cli::main(args),
         Cmd::Version => {
             println!("ringkeeper {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
