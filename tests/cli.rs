@@ -149,8 +149,10 @@ fn create_get_set_delete_and_their_errors() {
     ok(&s, &["delete", "-v", "0", "/a/child"], "");
     ok(&s, &["delete", "/a"], "");
     fails(&s, &["delete", "/a"], 1, "Node does not exist: /a\n");
-    // Data-less create stores empty data.
-    ok(&s, &["create", "/empty"], "");
+    // No data argument sends null data, which prints as null; "" is empty data.
+    ok(&s, &["create", "/null"], "");
+    ok(&s, &["get", "/null"], "null\n");
+    ok(&s, &["create", "/empty", ""], "");
     ok(&s, &["get", "/empty"], "\n");
 }
 
@@ -505,7 +507,7 @@ fn sync_ephemerals_children_number_config_and_watches() {
         &["stat", "-w", "/c"],
         &ok_any(&s, &["stat", "/c"]).stdout,
     );
-    ok(&s, &["get", "-w", "/c"], "\n");
+    ok(&s, &["get", "-w", "/c"], "null\n");
 }
 
 #[test]

@@ -5,9 +5,13 @@ use super::error::CliError;
 use super::format::{self, EventKind};
 use super::parse::{usage_text, Parsed};
 use super::session::Session;
+use crate::client::frame::decode_exact;
 use crate::client::{
-    acl, AddWatchMode, ClientError, CreateMode, ErrorCode, Op, OpResult, WatcherType,
+    acl, Acl, AddWatchMode, Client, ClientError, CreateMode, ErrorCode, Op, OpResult, WatcherType,
 };
+use crate::proto::codec::Encode;
+use crate::proto::opcode;
+use crate::proto::records::{Create2Response, CreateRequest, CreateResponse, CreateTtlRequest};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
@@ -266,7 +270,7 @@ fn version_opt(cmd: &Parsed) -> Result<i32, CliError> {
         None => Ok(-1),
         Some(v) => v
             .parse()
-            .map_err(|_| CliError::Failed(format!("-v argument must be an int value"))),
+            .map_err(|_| CliError::Failed("-v argument must be an int value".into())),
     }
 }
 
@@ -364,40 +368,86 @@ async fn create(cmd: &Parsed, sess: &Session) -> Result<(), CliError> {
     }
     let path = cmd.arg(0)?;
     format::validate_path(path, seq).map_err(CliError::Failed)?;
-    let data = cmd.args.get(1).map_or(&b""[..], |d| d.as_bytes());
+    // No data argument sends null data, as zkCli does (`get` then prints `null`).
+    let data = cmd.args.get(1).map(|d| d.as_bytes().to_vec());
     let acls = match cmd.args.get(2) {
         None => acl::open_unsafe(),
         Some(a) => acl_arg(a)?,
     };
-    let c = sess.client();
-    let created = if container {
-        c.create_container(path, data, &acls).await.map(|(p, _)| p)
-    } else if let Some(ttl) = ttl {
-        let mode = if seq {
-            CreateMode::PersistentSequentialWithTtl
-        } else {
-            CreateMode::PersistentWithTtl
-        };
-        c.create_ttl(path, data, &acls, mode, ttl)
-            .await
-            .map(|(p, _)| p)
+    let mode = if container {
+        CreateMode::Container
     } else {
-        let mode = match (seq, eph) {
-            (false, false) => CreateMode::Persistent,
-            (false, true) => CreateMode::Ephemeral,
-            (true, false) => CreateMode::PersistentSequential,
-            (true, true) => CreateMode::EphemeralSequential,
-        };
-        c.create(path, data, &acls, mode).await
-    }
-    .map_err(|e| CliError::client(e, path))?;
+        match (ttl.is_some(), seq, eph) {
+            (true, false, _) => CreateMode::PersistentWithTtl,
+            (true, true, _) => CreateMode::PersistentSequentialWithTtl,
+            (false, false, false) => CreateMode::Persistent,
+            (false, false, true) => CreateMode::Ephemeral,
+            (false, true, false) => CreateMode::PersistentSequential,
+            (false, true, true) => CreateMode::EphemeralSequential,
+        }
+    };
+    let created = create_node(&sess.client(), path, data, acls, mode, ttl)
+        .await
+        .map_err(|e| CliError::client(e, path))?;
     eprintln!("Created {created}");
     Ok(())
 }
 
+/// Sends a create whose data may be null, which the client's typed calls cannot express;
+/// the opcode follows the mode (createContainer, createTTL, else create).
+async fn create_node(
+    c: &Client,
+    path: &str,
+    data: Option<Vec<u8>>,
+    acl: Vec<Acl>,
+    mode: CreateMode,
+    ttl: Option<i64>,
+) -> Result<String, ClientError> {
+    let flags = mode.flags();
+    let (opcode, body) = match (mode, ttl) {
+        (_, Some(ttl)) => {
+            let r = CreateTtlRequest {
+                path: path.into(),
+                data,
+                acl,
+                flags,
+                ttl,
+            };
+            (opcode::CREATE_TTL, r.to_bytes())
+        }
+        (CreateMode::Container, None) => {
+            let r = CreateRequest {
+                path: path.into(),
+                data,
+                acl,
+                flags,
+            };
+            (opcode::CREATE_CONTAINER, r.to_bytes())
+        }
+        (_, None) => {
+            let r = CreateRequest {
+                path: path.into(),
+                data,
+                acl,
+                flags,
+            };
+            (opcode::CREATE, r.to_bytes())
+        }
+    };
+    let (hdr, body) = c.request_raw(opcode, body).await?;
+    if hdr.err != 0 {
+        return Err(ClientError::from_code(hdr.err));
+    }
+    if opcode == opcode::CREATE {
+        Ok(decode_exact::<CreateResponse>(&body)?.path)
+    } else {
+        Ok(decode_exact::<Create2Response>(&body)?.path)
+    }
+}
+
 /// Parses an ACL argument, printing zkCli's warnings; an empty result is refused before
 /// anything is sent (zkCli's wording, including its `null`).
-fn acl_arg(s: &str) -> Result<Vec<crate::client::Acl>, CliError> {
+fn acl_arg(s: &str) -> Result<Vec<Acl>, CliError> {
     let mut warnings = Vec::new();
     let acls = format::parse_acl(s, &mut warnings);
     for w in warnings {
