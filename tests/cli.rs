@@ -724,3 +724,47 @@ fn interactive_reconnects_and_keeps_watches_after_a_server_restart() {
     send_line(&mut p, "quit");
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn interactive_moves_to_the_next_host_when_its_server_dies() {
+    let mut first = TestServer::start();
+    let second = TestServer::start();
+    // A server refuses a session whose client has seen a newer zxid than its own (as
+    // ZooKeeper does), so give the second server the longer history.
+    runtime().block_on(async {
+        let c = second.client().await;
+        for i in 0..10 {
+            c.create(
+                &format!("/n{i}"),
+                b"",
+                &open_unsafe(),
+                CreateMode::Persistent,
+            )
+            .await
+            .unwrap();
+        }
+    });
+    let home = tempfile::tempdir().unwrap();
+    let list = format!("{},{}", first.addr(), second.addr());
+    let mut p = spawn_shell(&list, home.path());
+    p.exp_string(&prompt(&list, 0)).unwrap();
+    send_line(&mut p, "create /on-first x");
+    p.exp_string(&prompt(&list, 1)).unwrap();
+
+    first.kill9();
+    p.exp_string("WatchedEvent state:Disconnected type:None path:null")
+        .unwrap();
+    p.exp_string(&format!("Connecting to {}", second.addr()))
+        .unwrap();
+    // Two standalone servers share no sessions: the second one reports it expired, and
+    // the shell carries on with a new session there.
+    p.exp_string("WatchedEvent state:Expired type:None path:null")
+        .unwrap();
+    p.exp_string("WatchedEvent state:SyncConnected type:None path:null")
+        .unwrap();
+    send_line(&mut p, "getAllChildrenNumber /");
+    p.exp_string("13\r\n").unwrap();
+    p.exp_string(&prompt(&list, 2)).unwrap();
+    send_line(&mut p, "quit");
+    p.exp_eof().unwrap();
+}

@@ -191,14 +191,21 @@ impl Session {
     async fn reconnect(self: &Arc<Self>, old: &Client) {
         let mut resume = old.resume_options();
         let start = self.current.lock().expect("session lock").server_index;
-        loop {
+        // Each host's failure is reported on the first round only; later rounds retry
+        // quietly until one answers, so a long outage does not flood the terminal.
+        for round in 0usize.. {
+            let say = |msg: String| {
+                if round == 0 {
+                    self.print(msg);
+                }
+            };
             for step in 1..=self.servers.len() {
                 if self.closed.load(Ordering::SeqCst) {
                     return;
                 }
                 let i = (start + step) % self.servers.len();
                 let addr = &self.servers[i];
-                self.print(format!("Connecting to {addr}"));
+                say(format!("Connecting to {addr}"));
                 let opts = ConnectOptions {
                     addr: addr.clone(),
                     connect_timeout: self.timeout.min(CONNECT_TIMEOUT_MAX),
@@ -220,10 +227,10 @@ impl Session {
                                 self.install(client, i).await;
                                 return;
                             }
-                            Err(e) => self.print(format!("{addr}: {}", describe(&e))),
+                            Err(e) => say(format!("{addr}: {}", describe(&e))),
                         }
                     }
-                    Err(e) => self.print(format!("{addr}: {}", describe(&e))),
+                    Err(e) => say(format!("{addr}: {}", describe(&e))),
                 }
             }
             tokio::time::sleep(RECONNECT_ROUND_PAUSE).await;
@@ -231,6 +238,7 @@ impl Session {
     }
 
     async fn install(self: &Arc<Self>, client: Client, index: usize) {
+        self.print(format!("Connected to {}", self.servers[index]));
         let book = self.watches.lock().expect("watch book lock").clone();
         if !book.is_empty() {
             let v = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>();
