@@ -81,6 +81,7 @@ sed -e "s#^RINGKEEPER_BIN=.*#RINGKEEPER_BIN=$bin#" \
 chmod +x "$state/ringkeeper.init"
 run_init() { "$state/ringkeeper.init" "$@" 2>&1; }
 cli() { "$bin" cli -server "127.0.0.1:$port" "$@" 2>&1; }
+cli_quiet() { cli "$@" >/dev/null; }
 
 out=$(run_init start); rc=$?
 check "init start exits 0 ($out)" test "$rc" = 0
@@ -89,7 +90,7 @@ out=$(run_init status); rc=$?
 check "init status exits 0 while serving" test "$rc" = 0
 check "status names the client port ($out)" grep -q "Client port found: $port" <<<"$out"
 check "status says Mode: standalone" grep -q "Mode: standalone" <<<"$out"
-check "cli create on the started server" cli create /deploy-check kept
+check "cli create on the started server" cli_quiet create /deploy-check kept
 out=$(run_init restart); rc=$?
 check "init restart exits 0 ($out)" test "$rc" = 0
 check "data survives the restart" test "$(cli get /deploy-check)" = kept
