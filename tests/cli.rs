@@ -214,6 +214,27 @@ fn get_set_with_stat_print_zkcli_stat_lines() {
 }
 
 #[test]
+fn dates_follow_the_local_zone_as_java_prints_them() {
+    let s = TestServer::start();
+    if !std::path::Path::new("/usr/share/zoneinfo/Europe/Paris").exists() {
+        eprintln!("no tzdata on this machine: only UTC is checked (elsewhere)");
+        return;
+    }
+    for (tz, want) in [
+        ("Europe/Paris", "ctime = Thu Jan 01 01:00:00 CET 1970\n"),
+        ("America/New_York", "ctime = Wed Dec 31 19:00:00 EST 1969\n"),
+    ] {
+        let out = bin()
+            .env("TZ", tz)
+            .args(["cli", "-server", &s.addr(), "stat", "/"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(stdout.contains(want), "{tz}: {stdout}");
+    }
+}
+
+#[test]
 fn ls_plain_stat_recursive_and_watch() {
     let s = TestServer::start();
     for p in ["/b", "/a", "/a/y", "/a/x", "/a/x/deep"] {

@@ -301,3 +301,36 @@ fn describe(e: &ClientError) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: EventType, path: &str) -> WatchedEvent {
+        WatchedEvent {
+            kind,
+            state: 3,
+            path: path.into(),
+            zxid: -1,
+        }
+    }
+
+    #[test]
+    fn one_shot_watches_end_when_they_fire_persistent_ones_stay() {
+        let mut b = WatchBook::default();
+        b.data.insert("/a".into());
+        b.exist.insert("/b".into());
+        b.child.insert("/a".into());
+        b.persistent.insert("/a".into());
+        b.recursive.insert("/".into());
+
+        b.fired(&ev(EventType::NodeChildrenChanged, "/a"));
+        assert!(b.child.is_empty() && b.data.contains("/a"));
+        b.fired(&ev(EventType::NodeCreated, "/b"));
+        assert!(b.exist.is_empty());
+        b.fired(&ev(EventType::NodeDeleted, "/a"));
+        assert!(b.data.is_empty());
+        assert!(b.persistent.contains("/a") && b.recursive.contains("/"));
+        assert!(!b.is_empty());
+    }
+}
