@@ -50,7 +50,7 @@ pub struct Sim {
     ids: Vec<Sid>,
     /// `blocked[a][b]`: messages from a to b are lost.
     blocked: Vec<Vec<bool>>,
-    queue: BinaryHeap<Reverse<(u64, u64, usize, usize, NotificationKey)>>,
+    queue: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
     rng: Rng,
     pub give_up_ms: u64,
@@ -59,6 +59,9 @@ pub struct Sim {
 
 /// `Notification` flattened so it can sit in the ordered queue.
 type NotificationKey = (i32, i64, i64, i64, i64);
+
+/// A message on the wire: (delivery time, send order, from, to, notification).
+type InFlight = (u64, u64, usize, usize, NotificationKey);
 
 fn key(n: &Notification) -> NotificationKey {
     (
