@@ -25,7 +25,7 @@
 //! - With nothing received for a while we re-send our vote, backing off from
 //!   `min_notification_interval` to `max_notification_interval`.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::vote::{PeerState, Sid, Vote};
 
@@ -102,9 +102,9 @@ pub struct Election {
     /// After a decision: what we answer LOOKING peers with.
     current: Notification,
     /// Votes of this round.
-    recvset: HashMap<Sid, Seen>,
+    recvset: BTreeMap<Sid, Seen>,
     /// FOLLOWING/LEADING reports from any round.
-    outofelection: HashMap<Sid, Seen>,
+    outofelection: BTreeMap<Sid, Seen>,
     finalize_at: Option<u64>,
     not_timeout_ms: u64,
     last_heard_ms: u64,
@@ -125,8 +125,8 @@ impl Election {
                 vote: Vote::NOBODY,
                 round: 0,
             },
-            recvset: HashMap::new(),
-            outofelection: HashMap::new(),
+            recvset: BTreeMap::new(),
+            outofelection: BTreeMap::new(),
             finalize_at: None,
             not_timeout_ms: min,
             last_heard_ms: 0,
@@ -368,7 +368,7 @@ impl Election {
     /// Whether a quorum of voters in `votes` stand behind `target`. Two LOOKING-era votes
     /// match on everything; reports from established servers match on the leader (and, out
     /// of election, its epoch), since their zxids move on after the election.
-    fn count(&self, votes: &HashMap<Sid, Seen>, target: &Seen, out_of_election: bool) -> bool {
+    fn count(&self, votes: &BTreeMap<Sid, Seen>, target: &Seen, out_of_election: bool) -> bool {
         let acks = votes
             .iter()
             .filter(|(sid, _)| self.cfg.is_voter(**sid))
@@ -388,7 +388,7 @@ impl Election {
 
     /// A leader other than us must itself be saying LEADING; if it is us, the round must be
     /// ours. This stops stale followers from re-electing a crashed leader.
-    fn leader_confirmed(&self, votes: &HashMap<Sid, Seen>, leader: Sid, round: i64) -> bool {
+    fn leader_confirmed(&self, votes: &BTreeMap<Sid, Seen>, leader: Sid, round: i64) -> bool {
         if leader != self.cfg.me {
             votes
                 .get(&leader)

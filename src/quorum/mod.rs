@@ -13,4 +13,7 @@ pub mod election;
 pub mod election_wire;
 #[cfg(test)]
 mod sim;
+#[cfg(test)]
+mod sim_zab;
 pub mod vote;
+pub mod zab;

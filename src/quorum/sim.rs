@@ -464,6 +464,10 @@ mod tests {
     }
 
     fn seeds() -> Vec<u64> {
+        if let Ok(n) = std::env::var("SIM_SEEDS") {
+            // A longer soak: SIM_SEEDS=100000.
+            return (1..=n.parse().expect("SIM_SEEDS is a number")).collect();
+        }
         match std::env::var("SIM_SEED") {
             Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
             Err(_) => (1..=2_000).collect(),
