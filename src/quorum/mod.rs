@@ -17,3 +17,4 @@ mod sim;
 mod sim_zab;
 pub mod vote;
 pub mod zab;
+pub mod zab_wire;

@@ -54,7 +54,24 @@ pub enum Msg {
     Ack {
         zxid: Zxid,
     },
-    PingReply,
+    /// Answer to PING. The machine sends it empty; the caller fills in the sessions its
+    /// clients touched since the last one (id, timeout ms) as it sends it.
+    PingReply {
+        touches: Vec<(i64, i32)>,
+    },
+    /// A client write (or session create/close, or sync) forwarded to the leader; handled
+    /// by the caller, not the machine.
+    Request {
+        session_id: i64,
+        cxid: i32,
+        op: i32,
+        body: Payload,
+    },
+    /// A client reconnecting through a learner: is this session still alive? (caller)
+    Revalidate {
+        session_id: i64,
+        timeout_ms: i32,
+    },
     // leader -> learner
     LeaderInfo {
         new_epoch: i64,
@@ -83,6 +100,12 @@ pub enum Msg {
     },
     UpToDate,
     Ping,
+    /// Every txn committed before the learner's forwarded sync has been sent (caller).
+    SyncDone,
+    RevalidateReply {
+        session_id: i64,
+        valid: bool,
+    },
 }
 
 /// Things the caller must do, in order.
@@ -422,7 +445,7 @@ impl Leader {
                     self.try_commit(&mut out);
                 }
             }
-            Msg::PingReply => {}
+            Msg::PingReply { .. } => {}
             _ => {} // leader-to-learner messages are not expected here
         }
         out
@@ -870,7 +893,9 @@ impl Learner {
             }
             Msg::Ping => out.push(Action::Send {
                 to: self.leader,
-                msg: Msg::PingReply,
+                msg: Msg::PingReply {
+                    touches: Vec::new(),
+                },
             }),
             _ => {}
         }
