@@ -10,6 +10,7 @@
 //! - `sim`            the deterministic simulation (tests)
 
 pub mod election;
+pub mod election_net;
 pub mod election_wire;
 #[cfg(test)]
 mod sim;
