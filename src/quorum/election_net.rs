@@ -256,11 +256,7 @@ fn attach(
     let _ = s.set_nodelay(true);
     let (mut r, w) = s.into_split();
     tokio::spawn(async move {
-        loop {
-            let len = match r.read_i32().await {
-                Ok(l) => l,
-                Err(_) => break,
-            };
+        while let Ok(len) = r.read_i32().await {
             if len < 0 || len as usize > MAX_FRAME {
                 warn!(sid, len, "election frame length out of range; closing");
                 break;
@@ -418,8 +414,8 @@ mod tests {
                     route(i, out, &mut decided);
                 }
                 Err(_) => {
-                    for i in 0..3 {
-                        let out = machines[i].on_timer(now());
+                    for (i, m) in machines.iter_mut().enumerate() {
+                        let out = m.on_timer(now());
                         route(i, out, &mut decided);
                     }
                 }
