@@ -18,4 +18,5 @@ mod sim;
 mod sim_zab;
 pub mod vote;
 pub mod zab;
+pub mod zab_net;
 pub mod zab_wire;
