@@ -18,6 +18,7 @@ pub mod bench;
 pub mod client;
 pub mod config;
 pub mod consensus;
+pub mod metrics;
 pub mod prep;
 pub mod proto;
 pub mod rng;

@@ -101,11 +101,8 @@ pub async fn serve(core: Rc<RefCell<Core>>, stream: TcpStream, remote: SocketAdd
         } else {
             None
         };
-        let out = {
-            let mut c = core.borrow_mut();
-            c.drain_mailbox();
-            fourlw::run(&mut c, word, extra)
-        };
+        let shared = core.borrow().shared.clone();
+        let out = fourlw::run(&shared, word, extra).await;
         let _ = wr.write_all(out.as_bytes()).await;
         let _ = wr.shutdown().await;
         return;

@@ -1,12 +1,17 @@
 //! The standalone server: recovery, the log thread, the consensus core, and N net cores.
 
+pub mod admin;
 pub mod conn;
 pub mod core;
 pub mod fourlw;
+pub mod http;
+pub mod inspect;
 pub mod listener;
+pub mod prometheus;
 pub mod reads;
 pub mod reply;
 pub mod stats;
+pub mod values;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -17,6 +22,7 @@ use anyhow::{Context, Result};
 
 use crate::consensus::msg::{ToConsensus, ToCore};
 use crate::consensus::{ConsensusCore, CoreMailbox, SharedState};
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::storage::group_commit::{self, BackendKind, BatchLimits, LogStats};
 use crate::storage::segment::Segments;
@@ -88,13 +94,6 @@ pub fn run(settings: Settings) -> Result<()> {
     let listeners = listener::bind(addr, n)?;
     let (to_consensus, consensus_rx) = crossbeam_channel::unbounded::<ToConsensus>();
     let shared_state = Arc::new(SharedState::default());
-    let core_shared = Arc::new(CoreShared {
-        settings: settings.clone(),
-        stats: Arc::default(),
-        consensus: shared_state.clone(),
-        to_consensus: to_consensus.clone(),
-        log_stats,
-    });
     let mut mailboxes = Vec::with_capacity(n);
     let mut mailbox_rxs = Vec::with_capacity(n);
     for _ in 0..n {
@@ -103,8 +102,19 @@ pub fn run(settings: Settings) -> Result<()> {
         mailboxes.push(CoreMailbox { tx, wake });
         mailbox_rxs.push(rx);
     }
+    let metrics = Arc::new(Metrics::new(n));
+    let core_shared = Arc::new(CoreShared {
+        settings: settings.clone(),
+        stats: Arc::default(),
+        consensus: shared_state.clone(),
+        to_consensus: to_consensus.clone(),
+        log_stats,
+        metrics: metrics.clone(),
+        mailboxes: mailboxes.clone(),
+        trace_mask: fourlw::DEFAULT_TRACE_MASK.into(),
+    });
     let view = Arc::new(tree.clone());
-    let (snap_trigger, snapshot_thread) = start_snapshots(&settings)?;
+    let (snap_trigger, snapshot_thread) = start_snapshots(&settings, metrics.clone())?;
     let consensus = ConsensusCore::new(
         settings.clone(),
         tree,
@@ -112,7 +122,8 @@ pub fn run(settings: Settings) -> Result<()> {
         log_tx,
         shared_state,
     )
-    .with_snapshots(snap_trigger);
+    .with_snapshots(snap_trigger)
+    .with_metrics(metrics);
     let consensus_thread = std::thread::Builder::new()
         .name("rk-consensus".into())
         .spawn(move || consensus.run(consensus_rx, durable_rx))?;
@@ -125,6 +136,7 @@ pub fn run(settings: Settings) -> Result<()> {
             .name(format!("rk-net-{i}"))
             .spawn(move || run_core(i, l, shared, view, rx, wake))?;
     }
+    http::spawn(core_shared.clone())?;
     tracing::info!(
         "ringkeeper {} serving clients on {addr} (standalone, {n} net cores, log {} backend in {})",
         fourlw::VERSION,
@@ -150,6 +162,7 @@ pub fn run(settings: Settings) -> Result<()> {
 /// the autopurge thread.
 fn start_snapshots(
     settings: &Settings,
+    metrics: Arc<Metrics>,
 ) -> Result<(snapshotter::SnapshotTrigger, std::thread::JoinHandle<()>)> {
     use std::hash::{BuildHasher, Hasher};
     // A per-process random draw without a dependency: RandomState is seeded from the OS.
@@ -162,7 +175,7 @@ fn start_snapshots(
         settings.snap_count,
         settings.data_dir.display()
     );
-    let started = snapshotter::spawn(settings.data_dir.clone(), roll)?;
+    let started = snapshotter::spawn(settings.data_dir.clone(), roll, metrics)?;
     if settings.autopurge_purge_interval_hours > 0 {
         let hours = u64::from(settings.autopurge_purge_interval_hours);
         purge::spawn_autopurge(

@@ -19,6 +19,76 @@ pub struct ConnStats {
     pub last_cxid: AtomicI32,
     pub timeout_ms: AtomicI32,
     pub established_ms: i64,
+    /// Zxid of the last reply, -1 before any (cons `lzxid`).
+    pub last_zxid: AtomicI64,
+    /// Wall-clock ms of the last reply, 0 before any (cons `lresp`).
+    pub last_response_ms: AtomicI64,
+    pub latency_us_last: AtomicU64,
+    pub latency_us_min: AtomicU64,
+    pub latency_us_max: AtomicU64,
+    pub latency_us_total: AtomicU64,
+    pub latency_count: AtomicU64,
+}
+
+impl ConnStats {
+    pub fn new(remote: SocketAddr, established_ms: i64) -> ConnStats {
+        ConnStats {
+            remote,
+            session: 0.into(),
+            received: 0.into(),
+            sent: 0.into(),
+            last_op: (-1).into(),
+            last_cxid: (-1).into(),
+            timeout_ms: 0.into(),
+            established_ms,
+            last_zxid: (-1).into(),
+            last_response_ms: 0.into(),
+            latency_us_last: 0.into(),
+            latency_us_min: u64::MAX.into(),
+            latency_us_max: 0.into(),
+            latency_us_total: 0.into(),
+            latency_count: 0.into(),
+        }
+    }
+
+    pub fn record_response(&self, us: u64, zxid: i64, now_ms: i64) {
+        self.last_zxid.store(zxid, Ordering::Relaxed);
+        self.last_response_ms.store(now_ms, Ordering::Relaxed);
+        self.latency_us_last.store(us, Ordering::Relaxed);
+        self.latency_us_min.fetch_min(us, Ordering::Relaxed);
+        self.latency_us_max.fetch_max(us, Ordering::Relaxed);
+        self.latency_us_total.fetch_add(us, Ordering::Relaxed);
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (last, min, avg, max) latency in ms, as `cons` prints them (0 before any reply).
+    pub fn latency_ms(&self) -> (u64, u64, u64, u64) {
+        let n = self.latency_count.load(Ordering::Relaxed);
+        if n == 0 {
+            return (0, 0, 0, 0);
+        }
+        (
+            self.latency_us_last.load(Ordering::Relaxed) / 1000,
+            self.latency_us_min.load(Ordering::Relaxed) / 1000,
+            self.latency_us_total.load(Ordering::Relaxed) / n / 1000,
+            self.latency_us_max.load(Ordering::Relaxed) / 1000,
+        )
+    }
+
+    /// `crst`: what ZooKeeper's ServerCnxn.resetStats clears.
+    pub fn reset(&self) {
+        self.received.store(0, Ordering::Relaxed);
+        self.sent.store(0, Ordering::Relaxed);
+        self.last_op.store(-1, Ordering::Relaxed);
+        self.last_cxid.store(-1, Ordering::Relaxed);
+        self.last_zxid.store(-1, Ordering::Relaxed);
+        self.last_response_ms.store(0, Ordering::Relaxed);
+        self.latency_us_last.store(0, Ordering::Relaxed);
+        self.latency_us_min.store(u64::MAX, Ordering::Relaxed);
+        self.latency_us_max.store(0, Ordering::Relaxed);
+        self.latency_us_total.store(0, Ordering::Relaxed);
+        self.latency_count.store(0, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug)]
