@@ -23,6 +23,7 @@ pub mod prep;
 pub mod proto;
 pub mod rng;
 pub mod server;
+pub mod service;
 pub mod session;
 pub mod settings;
 pub mod storage;

@@ -45,6 +45,8 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// The config's entries as `key=value` lines (admin `initial_configuration`).
     pub config_text: String,
+    /// The config file's name (or the built-in default's), for the start-up banner.
+    pub config_origin: String,
 }
 
 impl Settings {
@@ -87,6 +89,7 @@ impl Settings {
                 .iter()
                 .map(|e| format!("{}={}\n", e.key, e.value))
                 .collect(),
+            config_origin: c.origin.clone(),
         }
     }
 

@@ -96,12 +96,13 @@ pub async fn serve(core: Rc<RefCell<Core>>, stream: TcpStream, remote: SocketAdd
         _ => return,
     };
     if let Some(word) = fourlw::word(first) {
-        let extra = if word == "stmk" {
+        let shared = core.borrow().shared.clone();
+        // As ZooKeeper: the whitelist is checked before stmk's 8-byte argument is read.
+        let extra = if word == "stmk" && shared.settings.four_letter_word_allowed(word) {
             rd.read_i64().await.ok()
         } else {
             None
         };
-        let shared = core.borrow().shared.clone();
         let out = fourlw::run(&shared, word, extra).await;
         let _ = wr.write_all(out.as_bytes()).await;
         let _ = wr.shutdown().await;

@@ -137,15 +137,7 @@ pub fn run(settings: Settings) -> Result<()> {
             .spawn(move || run_core(i, l, shared, view, rx, wake))?;
     }
     http::spawn(core_shared.clone())?;
-    tracing::info!(
-        "ringkeeper {} serving clients on {addr} (standalone, {n} net cores, log {} backend in {})",
-        fourlw::VERSION,
-        match log_kind {
-            BackendKind::Uring => "io_uring",
-            BackendKind::Sync => "sync",
-        },
-        settings.data_log_dir.display()
-    );
+    tracing::info!("{}", banner(&settings, log_kind, n));
 
     wait_for_signal()?;
     tracing::info!("shutting down: finishing the log batch in flight; sessions survive a restart");
@@ -188,6 +180,45 @@ fn start_snapshots(
         )?;
     }
     Ok(started)
+}
+
+/// The start-up banner: one block with the effective settings an operator checks first.
+fn banner(s: &Settings, log_kind: BackendKind, net_cores: usize) -> String {
+    let or_off = |a: Option<std::net::SocketAddr>, path: &str| {
+        a.map_or("off".to_string(), |a| format!("http://{a}{path}"))
+    };
+    format!(
+        "ringkeeper {version} serving clients\n\
+         \x20 mode                {mode}\n\
+         \x20 config              {config}\n\
+         \x20 client address      {client}\n\
+         \x20 dataDir             {data}\n\
+         \x20 dataLogDir          {log}\n\
+         \x20 log backend         {backend}{force}\n\
+         \x20 net cores           {net_cores}\n\
+         \x20 tickTime            {tick} ms\n\
+         \x20 session timeouts    {min}..{max} ms\n\
+         \x20 snapCount           {snap}\n\
+         \x20 admin server        {admin}\n\
+         \x20 metrics             {metrics}",
+        version = fourlw::VERSION,
+        mode = "standalone",
+        config = s.config_origin,
+        client = s.client_addr,
+        data = s.data_dir.display(),
+        log = s.data_log_dir.display(),
+        backend = match log_kind {
+            BackendKind::Uring => "io_uring",
+            BackendKind::Sync => "sync (pwrite + fdatasync)",
+        },
+        force = if s.force_sync { "" } else { ", forceSync=no" },
+        tick = s.tick_time_ms,
+        min = s.min_session_timeout_ms,
+        max = s.max_session_timeout_ms,
+        snap = s.snap_count,
+        admin = or_off(s.admin_addr, &s.admin_command_url),
+        metrics = or_off(s.metrics_addr, "/metrics"),
+    )
 }
 
 fn wait_for_signal() -> Result<()> {
