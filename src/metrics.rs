@@ -102,6 +102,23 @@ impl Metrics {
         all
     }
 
+    /// (min, avg, max) request latency in ms over every op, as `srvr` prints them.
+    pub fn latency_ms(&self) -> (u64, f64, u64) {
+        let mut all = latency_histogram();
+        for h in self.requests().by_op.values() {
+            let _ = all.add(h);
+        }
+        if all.is_empty() {
+            return (0, 0.0, 0);
+        }
+        let avg = all.mean() / 1000.0;
+        (
+            all.min() / 1000,
+            (avg * 10000.0).round() / 10000.0,
+            all.max() / 1000,
+        )
+    }
+
     pub fn commit(&self) -> Histogram<u64> {
         lock(&self.commit_us).clone()
     }

@@ -74,7 +74,13 @@ impl Settings {
             wal_io: c.wal_io,
             segment_bytes: c.pre_alloc_size_kib.saturating_mul(1024),
             server_id: 0,
-            four_letter_words: c.four_letter_words.iter().map(|s| s.to_string()).collect(),
+            // Config's rule: isro is allowed whenever read-only mode is enabled.
+            four_letter_words: c
+                .four_letter_words
+                .iter()
+                .map(|s| s.to_string())
+                .chain(c.read_only_mode_enabled.then(|| "isro".to_string()))
+                .collect(),
             snap_count: u64::from(c.snap_count),
             autopurge_snap_retain_count: c.autopurge_snap_retain_count as usize,
             autopurge_purge_interval_hours: c.autopurge_purge_interval_hours,

@@ -93,7 +93,7 @@ fn connection_info(c: &inspect::ConnInfo) -> Json {
 
 fn server_stats(shared: &CoreShared, r: &ServerReport) -> Map<String, Json> {
     let st = &shared.stats;
-    let (min, avg, max) = st.latency_ms();
+    let (min, avg, max) = shared.metrics.latency_ms();
     let view = r.view();
     obj(json!({
         "version": values::full_version(),

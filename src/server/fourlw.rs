@@ -80,7 +80,7 @@ fn server_stats(shared: &CoreShared, report: &ServerReport, with_clients: bool) 
         }
         s.push('\n');
     }
-    let (min, avg, max) = st.latency_ms();
+    let (min, avg, max) = shared.metrics.latency_ms();
     let _ = writeln!(s, "Latency min/avg/max: {min}/{avg:?}/{max}");
     let _ = writeln!(s, "Received: {}", st.received.load(Ordering::Relaxed));
     let _ = writeln!(s, "Sent: {}", st.sent.load(Ordering::Relaxed));

@@ -112,6 +112,7 @@ pub fn run(settings: Settings) -> Result<()> {
         metrics: metrics.clone(),
         mailboxes: mailboxes.clone(),
         trace_mask: fourlw::DEFAULT_TRACE_MASK.into(),
+        stopping: false.into(),
     });
     let view = Arc::new(tree.clone());
     let (snap_trigger, snapshot_thread) = start_snapshots(&settings, metrics.clone())?;
@@ -141,6 +142,9 @@ pub fn run(settings: Settings) -> Result<()> {
 
     wait_for_signal()?;
     tracing::info!("shutting down: finishing the log batch in flight; sessions survive a restart");
+    core_shared
+        .stopping
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = to_consensus.send(ToConsensus::Shutdown);
     let _ = consensus_thread.join();
     let _ = log_thread.join();
@@ -237,6 +241,13 @@ fn wait_for_signal() -> Result<()> {
     })
 }
 
+fn shared_stopping(core: &Rc<RefCell<Core>>) -> bool {
+    core.borrow()
+        .shared
+        .stopping
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn run_core(
     id: usize,
     listener: std::net::TcpListener,
@@ -274,6 +285,8 @@ fn run_core(
         }
         loop {
             match listener.accept().await {
+                // Shutting down: refuse rather than take requests nobody will answer.
+                Ok(_) if shared_stopping(&core) => {}
                 Ok((s, remote)) => {
                     tokio::task::spawn_local(conn::serve(core.clone(), s, remote));
                 }

@@ -90,7 +90,7 @@ pub fn monitor(shared: &CoreShared, report: &ServerReport) -> Vec<(String, Value
     let st = &shared.stats;
     let log = &shared.log_stats;
     let cs = &shared.consensus;
-    let (min, avg, max) = st.latency_ms();
+    let (min, avg, max) = shared.metrics.latency_ms();
     let syncs = log.syncs.load(Ordering::Relaxed);
     let view = report.view();
     let mut v: Vec<(String, Value)> = vec![
