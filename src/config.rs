@@ -1665,6 +1665,56 @@ clientPort=2181
     }
 
     #[test]
+    fn prometheus_endpoint_as_zookeepers_provider() {
+        let (c, _) = parse(&with_dir(""));
+        assert_eq!(
+            c.prometheus_addr().unwrap(),
+            None,
+            "default provider exports nothing"
+        );
+        let (c, _) = parse(&with_dir(
+            "metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n",
+        ));
+        assert_eq!(
+            c.prometheus_addr().unwrap(),
+            Some("0.0.0.0:7000".parse().unwrap())
+        );
+        let (c, _) = parse(&with_dir(
+            "metricsProvider.className=x.PrometheusMetricsProvider\nmetricsProvider.httpHost=127.0.0.1\n\
+             metricsProvider.httpPort=7001\n",
+        ));
+        assert_eq!(
+            c.prometheus_addr().unwrap(),
+            Some("127.0.0.1:7001".parse().unwrap())
+        );
+        let (c, _) = parse(&with_dir(
+            "metricsProvider.className=x.PrometheusMetricsProvider\nmetricsProvider.httpHost=nohost\n",
+        ));
+        let e = c.prometheus_addr().unwrap_err().to_string();
+        assert!(e.contains("metricsProvider.httpHost"), "{e}");
+    }
+
+    #[test]
+    fn admin_command_url() {
+        let (c, _) = parse(&with_dir(""));
+        assert_eq!(c.admin_command_url, "/commands");
+        let (c, _) = parse(&with_dir("admin.commandURL=/ops/\n"));
+        assert_eq!(c.admin_command_url, "/ops");
+        assert_invalid(&with_dir("admin.commandURL=ops\n"), "admin.commandURL", 2);
+    }
+
+    #[test]
+    fn embedded_default_serves_operators_on_loopback() {
+        let c = Config::embedded_default();
+        assert!(c.admin_enable_server);
+        assert_eq!(c.admin_server_address, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(
+            c.prometheus_addr().unwrap(),
+            Some("127.0.0.1:7000".parse().unwrap())
+        );
+    }
+
+    #[test]
     fn sample_zoo_cfg_from_zookeeper() {
         let (c, warnings) = parse(SAMPLE);
         assert!(warnings.is_empty(), "{warnings:?}");
