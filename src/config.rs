@@ -274,7 +274,9 @@ impl Config {
         config.data_log_dir = config.data_dir.clone();
         config.client_port = Some(2181);
         config.client_port_address = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        // Quick start: everything on loopback, like the client port.
+        // Quick start: everything on loopback, like the client port, so every four-letter
+        // word can be allowed (ZooKeeper's file default is srvr only).
+        config.four_letter_words = KNOWN_FOUR_LETTER_WORDS.iter().copied().collect();
         config.admin_server_address = IpAddr::V4(Ipv4Addr::LOCALHOST);
         config.metrics_provider_class_name = PROMETHEUS_PROVIDER.to_string();
         config.metrics_http_host = Some("127.0.0.1".to_string());
@@ -1706,6 +1708,7 @@ clientPort=2181
     #[test]
     fn embedded_default_serves_operators_on_loopback() {
         let c = Config::embedded_default();
+        assert!(c.four_letter_word_allowed("mntr") && c.four_letter_word_allowed("cons"));
         assert!(c.admin_enable_server);
         assert_eq!(c.admin_server_address, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(

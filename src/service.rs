@@ -2,7 +2,8 @@
 //!
 //! `start` runs `ringkeeper start-foreground CONFIG` in its own process group with output
 //! appended to a log file, records its pid in `<dataDir>/ringkeeper_server.pid`, and returns
-//! once the client port answers `ruok` — or reports the error line the server logged.
+//! once the client port answers `srvr` with a mode — or reports the error line the server
+//! logged.
 //! `stop` sends SIGTERM (the server finishes the log batch in flight; sessions survive a
 //! restart), waits for the process to go, and removes the pid file. `status` asks `srvr`.
 
@@ -54,6 +55,13 @@ pub fn four_letter(addr: SocketAddr, word: &str) -> std::io::Result<String> {
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     Ok(out)
+}
+
+/// Up and serving: `srvr` (always whitelisted, as ZooKeeper's status relies on it) names a
+/// mode. `ruok` is refused under ZooKeeper's default whitelist, so it cannot be the test.
+fn serving(target: SocketAddr) -> bool {
+    four_letter(target, "srvr")
+        .is_ok_and(|r| r.contains("Mode: ") && !r.contains("not currently serving"))
 }
 
 /// Whether `pid` is a live (not zombie) ringkeeper server process. A pid file can outlive
@@ -167,12 +175,12 @@ pub fn start(config: Option<&Path>, cfg: &Config, opts: &StartOptions) -> Result
                 log_path.display()
             );
         }
-        if four_letter(target, "ruok").is_ok_and(|r| r == "imok") {
+        if serving(target) {
             return Ok(());
         }
         if Instant::now() >= deadline {
             bail!(
-                "process {pid} did not answer ruok on {target} within {START_WAIT:?}; it is \
+                "process {pid} did not answer srvr on {target} within {START_WAIT:?}; it is \
                  still running (see {})",
                 log_path.display()
             );

@@ -18,7 +18,12 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// ZooKeeper's default 4lw whitelist (srvr only): `start` and `status` must work with it.
     fn new() -> Daemon {
+        Daemon::with("")
+    }
+
+    fn with(extra: &str) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("ringkeeper-svc-")
             .tempdir()
@@ -28,7 +33,7 @@ impl Daemon {
             dir.path().join("zoo.cfg"),
             format!(
                 "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-                 admin.enableServer=false\npreAllocSize=1024\n4lw.commands.whitelist=*\n",
+                 admin.enableServer=false\npreAllocSize=1024\n{extra}",
                 dir.path().join("data").display()
             ),
         )
@@ -90,8 +95,9 @@ fn start_status_stop_and_the_pid_file() {
     assert!(err.contains("Using config: "), "{err}");
     let pid = std::fs::read_to_string(d.pid_file()).expect("pid file");
     assert!(pid_alive(pid.trim()), "pid {pid} not running");
-    // It serves right away: start returned only once ruok answered.
-    assert_eq!(common::four_letter(d.port, "ruok"), "imok");
+    // It serves right away: start returned only once srvr answered (ruok is not in
+    // ZooKeeper's default whitelist, which this config keeps).
+    assert!(common::four_letter(d.port, "srvr").contains("Mode: standalone"));
 
     let o = d.run("status");
     let (out, err) = text(&o);
@@ -193,7 +199,7 @@ fn start_on_a_used_port_fails_with_the_reason() {
 
 #[tokio::test]
 async fn restart_keeps_sessions_and_their_ephemerals() {
-    let d = Daemon::new();
+    let d = Daemon::with("4lw.commands.whitelist=dump\n");
     assert!(d.run("start").status.success());
     let c = Client::connect(&d.addr(), common::CLIENT_TIMEOUT)
         .await
@@ -224,4 +230,52 @@ async fn restart_keeps_sessions_and_their_ephemerals() {
     );
     let dump = common::four_letter(d.port, "dump");
     assert!(dump.contains(&format!("0x{sid:x}:\n\t/eph\n")), "{dump}");
+}
+
+#[test]
+fn log_file_and_log_level_options() {
+    let d = Daemon::new();
+    let start = |level: &str, log: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_ringkeeper"))
+            .args(["start", "--log-level", level, "--log-file"])
+            .arg(log)
+            .arg(d.cfg())
+            .output()
+            .expect("run");
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{out}{err}");
+        assert_eq!(d.run("stop").status.code(), Some(0));
+        std::fs::read_to_string(log).expect("the log file")
+    };
+    let info = start("info", &d.dir.path().join("info.log"));
+    assert!(
+        info.contains("INFO") && info.contains("serving clients"),
+        "{info}"
+    );
+    assert!(
+        !d.dir.path().join("data").join("ringkeeper.out").exists(),
+        "the default log was written although --log-file was given"
+    );
+    let warn = start("warn", &d.dir.path().join("warn.log"));
+    assert!(
+        !warn.contains("INFO"),
+        "--log-level warn let INFO through:\n{warn}"
+    );
+
+    // A bad level is a plain error, before anything starts.
+    let o = Command::new(env!("CARGO_BIN_EXE_ringkeeper"))
+        .args(["start-foreground", "--log-level", "loud=="])
+        .arg(d.cfg())
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text_of(&o.stderr).contains("invalid log level"),
+        "{}",
+        text_of(&o.stderr)
+    );
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
