@@ -5,7 +5,7 @@ mod common;
 
 use common::{free_port, http_cfg, http_get, TestServer};
 use ringkeeper::client::acl::open_unsafe;
-use ringkeeper::client::{Client, CreateMode};
+use ringkeeper::client::{AddWatchMode, Client, CreateMode};
 
 const WORDS: [&str; 17] = [
     "ruok", "stat", "srvr", "conf", "cons", "crst", "dump", "envi", "mntr", "wchs", "wchc", "wchp",
@@ -106,6 +106,25 @@ async fn cons_dump_and_watch_words_use_zookeepers_formats() {
     );
     let mntr = s.four_letter("mntr");
     assert!(mntr.contains("zk_watch_count\t3\n"), "{mntr}");
+
+    // Persistent watches are in ZooKeeper's data-watch table too (and in its child table,
+    // so they count twice in zk_watch_count); recursive ones only in the data table.
+    c.add_watch("/p", AddWatchMode::Persistent)
+        .await
+        .expect("addWatch /p");
+    c.add_watch("/r", AddWatchMode::PersistentRecursive)
+        .await
+        .expect("addWatch /r");
+    assert_eq!(
+        s.four_letter("wchc"),
+        format!("{sid}\n\t/eph\n\t/nope\n\t/p\n\t/r\n\n")
+    );
+    assert_eq!(
+        s.four_letter("wchs"),
+        "1 connections watching 4 paths\nTotal watches:4\n"
+    );
+    let mntr = s.four_letter("mntr");
+    assert!(mntr.contains("zk_watch_count\t6\n"), "{mntr}");
     assert!(mntr.contains("zk_ephemerals_count\t1\n"), "{mntr}");
 
     // crst clears the connection's figures.

@@ -109,12 +109,32 @@ impl ServerReport {
         self.cores.iter().flat_map(|c| c.conns.iter())
     }
 
+    /// ZooKeeper's `watch_count`: entries in its data-watch table plus its child-watch
+    /// table. Persistent watches sit in both, recursive ones in the data table only.
     pub fn watch_count(&self) -> usize {
-        self.cores.iter().map(|c| c.watches.len()).sum()
+        use std::collections::BTreeSet;
+        let mut data = BTreeSet::new();
+        let mut child = BTreeSet::new();
+        for w in self.cores.iter().flat_map(|c| c.watches.iter()) {
+            let key = (w.session, w.path.clone());
+            match w.kind {
+                WatchKind::Data | WatchKind::PersistentRecursive => {
+                    data.insert(key);
+                }
+                WatchKind::Child => {
+                    child.insert(key);
+                }
+                WatchKind::Persistent => {
+                    data.insert(key.clone());
+                    child.insert(key);
+                }
+            }
+        }
+        data.len() + child.len()
     }
 
-    /// Data and exist watches (what ZooKeeper's wchc/wchp/wchs list: its "data watches"),
-    /// session → paths, sorted.
+    /// What ZooKeeper's wchc/wchp/wchs list (its data-watch table: data and exist watches,
+    /// persistent and persistent-recursive ones), session → paths, sorted.
     pub fn data_watches_by_session(&self) -> BTreeMap<SessionId, Vec<Arc<str>>> {
         let mut m: BTreeMap<SessionId, Vec<Arc<str>>> = BTreeMap::new();
         for w in self.data_watches() {
@@ -127,7 +147,7 @@ impl ServerReport {
         m
     }
 
-    /// Data and exist watches, path → sessions, sorted.
+    /// The same watches, path → sessions, sorted.
     pub fn data_watches_by_path(&self) -> BTreeMap<Arc<str>, Vec<SessionId>> {
         let mut m: BTreeMap<Arc<str>, Vec<SessionId>> = BTreeMap::new();
         for w in self.data_watches() {
@@ -144,7 +164,7 @@ impl ServerReport {
         self.cores
             .iter()
             .flat_map(|c| c.watches.iter())
-            .filter(|w| w.kind == WatchKind::Data)
+            .filter(|w| w.kind != WatchKind::Child)
     }
 
     /// (connections watching, paths watched, total watches) over data watches, as `wchs`.
