@@ -380,6 +380,13 @@ impl ConsensusCore {
                 ));
             }
             Request::CloseSession => {
+                // The requester may have just lost the session to a reconnect; the
+                // connection that owns it now goes too, or it would keep serving a session
+                // that is gone.
+                if let Some(owner) = self.sessions.owner(session).filter(|o| *o != conn) {
+                    self.sessions.clear_owner(session, owner);
+                    self.cores[owner.core].post(ToCore::Evict(owner.conn));
+                }
                 self.sessions.set_closing(session);
                 let body = prep::prep_close_session(&self.tree, session);
                 let r = reply(0, ReplyBody::Result(TxnResult::SessionClosed));
