@@ -243,6 +243,8 @@ pub struct Config {
     pub admin_enable_server: bool,
     pub admin_server_address: IpAddr,
     pub admin_server_port: u16,
+    /// URL prefix of the admin commands (`admin.commandURL`, default `/commands`).
+    pub admin_command_url: String,
     pub metrics_provider_class_name: String,
     /// Every `metricsProvider.<name>` except `className`, keyed by `<name>`.
     pub metrics_provider_options: BTreeMap<String, String>,
@@ -253,6 +255,12 @@ pub struct Config {
     /// [`Config::line_of`] use it).
     pub raw: Vec<RawEntry>,
 }
+
+/// ZooKeeper's Prometheus metrics provider class.
+pub const PROMETHEUS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+/// Its default `httpPort`.
+pub const PROMETHEUS_DEFAULT_PORT: u16 = 7000;
 
 impl Config {
     /// What ringkeeper runs with when no zoo.cfg is given: a standalone server on
@@ -266,7 +274,35 @@ impl Config {
         config.data_log_dir = config.data_dir.clone();
         config.client_port = Some(2181);
         config.client_port_address = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        // Quick start: everything on loopback, like the client port, so every four-letter
+        // word can be allowed (ZooKeeper's file default is srvr only).
+        config.four_letter_words = KNOWN_FOUR_LETTER_WORDS.iter().copied().collect();
+        config.admin_server_address = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        config.metrics_provider_class_name = PROMETHEUS_PROVIDER.to_string();
+        config.metrics_http_host = Some("127.0.0.1".to_string());
+        config.metrics_http_port = Some(PROMETHEUS_DEFAULT_PORT);
         config
+    }
+
+    /// The Prometheus endpoint's address when `metricsProvider.className` names
+    /// ZooKeeper's Prometheus provider (any package prefix), else None: ZooKeeper's default
+    /// provider exports nothing over HTTP either.
+    pub fn prometheus_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if !self
+            .metrics_provider_class_name
+            .ends_with("PrometheusMetricsProvider")
+        {
+            return Ok(None);
+        }
+        let host = self.metrics_http_host.as_deref().unwrap_or("0.0.0.0");
+        let port = self.metrics_http_port.unwrap_or(PROMETHEUS_DEFAULT_PORT);
+        let ip: IpAddr = host.parse().map_err(|_| ConfigError::InvalidValue {
+            at: self.location_of("metricsProvider.httpHost"),
+            key: "metricsProvider.httpHost".to_string(),
+            value: host.to_string(),
+            why: "expected an IP address".to_string(),
+        })?;
+        Ok(Some(SocketAddr::new(ip, port)))
     }
 
     /// ZooKeeper's defaults for every key a zoo.cfg may omit. `data_dir` is empty: a file
@@ -318,6 +354,7 @@ impl Config {
             admin_enable_server: true,
             admin_server_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             admin_server_port: 8080,
+            admin_command_url: "/commands".to_string(),
             metrics_provider_class_name: "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider"
                 .to_string(),
             metrics_provider_options: BTreeMap::new(),
@@ -1061,6 +1098,12 @@ impl Builder {
                 self.config.admin_server_port = self.port(e)?;
                 self.admin_server_port_set = true;
             }
+            "admin.commandURL" => {
+                if !e.value.starts_with('/') || e.value.len() < 2 {
+                    return Err(self.invalid(e, "expected a path such as /commands"));
+                }
+                self.config.admin_command_url = e.value.trim_end_matches('/').to_string();
+            }
             "dynamicConfigFile" => self.dynamic_config = Some(e.clone()),
             _ => self.warn_unknown(e),
         }
@@ -1620,6 +1663,57 @@ clientPort=2181
         assert_eq!(
             c.client_socket_addr(None).ok().flatten(),
             Some("127.0.0.1:2181".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn prometheus_endpoint_as_zookeepers_provider() {
+        let (c, _) = parse(&with_dir(""));
+        assert_eq!(
+            c.prometheus_addr().unwrap(),
+            None,
+            "default provider exports nothing"
+        );
+        let (c, _) = parse(&with_dir(
+            "metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n",
+        ));
+        assert_eq!(
+            c.prometheus_addr().unwrap(),
+            Some("0.0.0.0:7000".parse().unwrap())
+        );
+        let (c, _) = parse(&with_dir(
+            "metricsProvider.className=x.PrometheusMetricsProvider\nmetricsProvider.httpHost=127.0.0.1\n\
+             metricsProvider.httpPort=7001\n",
+        ));
+        assert_eq!(
+            c.prometheus_addr().unwrap(),
+            Some("127.0.0.1:7001".parse().unwrap())
+        );
+        let (c, _) = parse(&with_dir(
+            "metricsProvider.className=x.PrometheusMetricsProvider\nmetricsProvider.httpHost=nohost\n",
+        ));
+        let e = c.prometheus_addr().unwrap_err().to_string();
+        assert!(e.contains("metricsProvider.httpHost"), "{e}");
+    }
+
+    #[test]
+    fn admin_command_url() {
+        let (c, _) = parse(&with_dir(""));
+        assert_eq!(c.admin_command_url, "/commands");
+        let (c, _) = parse(&with_dir("admin.commandURL=/ops/\n"));
+        assert_eq!(c.admin_command_url, "/ops");
+        assert_invalid(&with_dir("admin.commandURL=ops\n"), "admin.commandURL", 2);
+    }
+
+    #[test]
+    fn embedded_default_serves_operators_on_loopback() {
+        let c = Config::embedded_default();
+        assert!(c.four_letter_word_allowed("mntr") && c.four_letter_word_allowed("cons"));
+        assert!(c.admin_enable_server);
+        assert_eq!(c.admin_server_address, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(
+            c.prometheus_addr().unwrap(),
+            Some("127.0.0.1:7000".parse().unwrap())
         );
     }
 

@@ -18,21 +18,46 @@ struct Cli {
     cmd: Cmd,
 }
 
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// A ZooKeeper zoo.cfg. Without it: standalone on 127.0.0.1:2181 with data under
+    /// ./ringkeeper-data, admin server on 127.0.0.1:8080, metrics on 127.0.0.1:7000.
+    config: Option<PathBuf>,
+    /// Number of net cores (default: netCores from the config, else one per CPU).
+    #[arg(long)]
+    net_cores: Option<usize>,
+    /// Transaction log I/O: auto (io_uring if the probe passes, else sync), uring, sync.
+    /// Overrides walIo from the config.
+    #[arg(long, value_parser = parse_wal_io)]
+    wal_io: Option<String>,
+    /// Log level or filter (error, warn, info, debug, trace, or a tracing filter such as
+    /// `info,ringkeeper::storage=debug`). Default: RUST_LOG, else RINGKEEPER_LOG, else info.
+    #[arg(long)]
+    log_level: Option<String>,
+    /// Append the server's log to this file. start-foreground: instead of stderr.
+    /// start: instead of <dataDir>/ringkeeper.out.
+    #[arg(long)]
+    log_file: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the server in the foreground. Without CONFIG: standalone on 127.0.0.1:2181 with
-    /// data under ./ringkeeper-data.
-    StartForeground {
-        /// A ZooKeeper zoo.cfg.
+    /// Start the server in the background; returns once it serves (like zkServer.sh start).
+    Start(RunArgs),
+    /// Stop the server started with `start` (SIGTERM; sessions survive a restart).
+    Stop {
+        /// The zoo.cfg it was started with (the pid file is in its dataDir).
         config: Option<PathBuf>,
-        /// Number of net cores (default: netCores from the config, else one per CPU).
-        #[arg(long)]
-        net_cores: Option<usize>,
-        /// Transaction log I/O: auto (io_uring if the probe passes, else sync), uring, sync.
-        /// Overrides walIo from the config.
-        #[arg(long, value_parser = parse_wal_io)]
-        wal_io: Option<WalIo>,
     },
+    /// stop, then start.
+    Restart(RunArgs),
+    /// Say whether the server serves, and its mode; exit 1 when nothing answers.
+    Status {
+        /// The zoo.cfg (for the client port).
+        config: Option<PathBuf>,
+    },
+    /// Run the server in the foreground, logging to stderr (or --log-file).
+    StartForeground(RunArgs),
     /// Print the version.
     Version,
     /// A zkCli.sh-compatible shell: `cli [-server host:port] [-timeout ms] [command args]`.
@@ -88,7 +113,11 @@ enum Inspect {
     },
 }
 
-fn parse_wal_io(s: &str) -> Result<WalIo, String> {
+fn parse_wal_io(s: &str) -> Result<String, String> {
+    wal_io_of(s).map(|_| s.to_string())
+}
+
+fn wal_io_of(s: &str) -> Result<WalIo, String> {
     match s {
         "auto" => Ok(WalIo::Auto),
         "uring" => Ok(WalIo::Uring),
@@ -97,22 +126,54 @@ fn parse_wal_io(s: &str) -> Result<WalIo, String> {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGKEEPER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+/// The log filter: --log-level, else RUST_LOG, else RINGKEEPER_LOG, else info.
+fn log_filter(level: Option<&str>) -> anyhow::Result<tracing_subscriber::EnvFilter> {
+    use tracing_subscriber::EnvFilter;
+    let spec = level
+        .map(str::to_string)
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .or_else(|| std::env::var("RINGKEEPER_LOG").ok())
+        .unwrap_or_else(|| "info".to_string());
+    EnvFilter::try_new(&spec).map_err(|e| anyhow::anyhow!("invalid log level {spec:?}: {e}"))
 }
 
-fn start_foreground(
-    config: Option<PathBuf>,
-    net_cores: Option<usize>,
-    wal_io: Option<WalIo>,
-) -> anyhow::Result<()> {
+fn init_logging(level: Option<&str>, file: Option<&PathBuf>) -> anyhow::Result<()> {
+    let filter = log_filter(level)?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match file {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("cannot open log file {}: {e}", path.display()))?;
+            builder
+                .with_writer(std::sync::Arc::new(f))
+                .with_ansi(false)
+                .init();
+        }
+        None => builder
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+    Ok(())
+}
+
+fn start_foreground(args: RunArgs) -> anyhow::Result<()> {
+    let RunArgs {
+        config,
+        net_cores,
+        wal_io,
+        ..
+    } = args;
+    let wal_io = wal_io
+        .as_deref()
+        .map(wal_io_of)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let cfg = match &config {
         Some(path) => {
             let (cfg, warnings) = Config::from_file(path)?;
@@ -123,6 +184,7 @@ fn start_foreground(
         }
         None => Config::embedded_default(),
     };
+    cfg.prometheus_addr()?;
     if !cfg.is_standalone() {
         anyhow::bail!(
             "{}: server.N lines describe an ensemble; this ringkeeper version runs standalone only \
@@ -141,20 +203,116 @@ fn start_foreground(
     if let Some(w) = wal_io {
         settings.wal_io = w;
     }
-    tracing::info!(
-        "starting ringkeeper {} standalone: clientPort={} dataDir={} dataLogDir={} tickTime={} \
-         sessionTimeout=[{}, {}] maxClientCnxns={} jute.maxbuffer={}",
-        env!("CARGO_PKG_VERSION"),
-        settings.client_addr,
-        settings.data_dir.display(),
-        settings.data_log_dir.display(),
-        settings.tick_time_ms,
-        settings.min_session_timeout_ms,
-        settings.max_session_timeout_ms,
-        settings.max_client_cnxns,
-        settings.jute_max_buffer
-    );
     ringkeeper::server::run(settings)
+}
+
+/// The config for a service verb, announced as zkServer.sh does; errors printed.
+fn service_config(config: Option<&PathBuf>) -> Option<Config> {
+    match config {
+        Some(p) => eprintln!("Using config: {}", p.display()),
+        None => eprintln!("Using config: (built-in default)"),
+    }
+    match load_config(config) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("ringkeeper: {e:#}");
+            None
+        }
+    }
+}
+
+fn service_start(args: &RunArgs) -> ExitCode {
+    use std::io::Write as _;
+    let Some(cfg) = service_config(args.config.as_ref()) else {
+        return ExitCode::from(2);
+    };
+    print!("Starting ringkeeper ... ");
+    let _ = std::io::stdout().flush();
+    let mut extra_args = Vec::new();
+    if let Some(n) = args.net_cores {
+        extra_args.extend(["--net-cores".to_string(), n.to_string()]);
+    }
+    if let Some(w) = &args.wal_io {
+        extra_args.extend(["--wal-io".to_string(), w.clone()]);
+    }
+    let opts = ringkeeper::service::StartOptions {
+        log_file: args.log_file.clone(),
+        log_level: args.log_level.clone(),
+        extra_args,
+    };
+    match ringkeeper::service::start(args.config.as_deref(), &cfg, &opts) {
+        Ok(()) => {
+            println!("STARTED");
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.to_string().starts_with("already running") => {
+            println!("{e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            println!("FAILED TO START");
+            eprintln!("ringkeeper: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn service_stop(config: Option<&PathBuf>) -> ExitCode {
+    use ringkeeper::service::Stopped;
+    use std::io::Write as _;
+    let Some(cfg) = service_config(config) else {
+        return ExitCode::from(2);
+    };
+    print!("Stopping ringkeeper ... ");
+    let _ = std::io::stdout().flush();
+    match ringkeeper::service::stop(&cfg) {
+        Ok(Stopped::Stopped(_)) => {
+            println!("STOPPED");
+            ExitCode::SUCCESS
+        }
+        Ok(Stopped::NoPidFile(p)) => {
+            println!(
+                "no ringkeeper to stop (could not find file {})",
+                p.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Stopped::Stale(pid)) => {
+            println!("no ringkeeper to stop (process {pid} is not running; removed its pid file)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("FAILED TO STOP");
+            eprintln!("ringkeeper: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn service_status(config: Option<&PathBuf>) -> ExitCode {
+    let Some(cfg) = service_config(config) else {
+        return ExitCode::from(2);
+    };
+    match ringkeeper::service::status(&cfg) {
+        Ok((line, mode)) => {
+            println!("{line}");
+            match mode {
+                Ok(m) => {
+                    println!("Mode: {m}");
+                    ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    println!("Error contacting service. It is probably not running.");
+                    eprintln!("({why})");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("ringkeeper: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn load_config(config: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -221,9 +379,7 @@ fn run_tool(cmd: Cmd) -> anyhow::Result<bool> {
             );
             Ok(true)
         }
-        Cmd::StartForeground { .. } | Cmd::Version | Cmd::Bench(_) | Cmd::Cli(_) => {
-            unreachable!("not a tool")
-        }
+        _ => unreachable!("not a tool"),
     }
 }
 
@@ -234,7 +390,10 @@ fn main() -> ExitCode {
         | Cmd::Snapshot { .. }
         | Cmd::Purge { .. }
         | Cmd::ImportZk { .. }) => {
-            init_logging();
+            if let Err(e) = init_logging(None, None) {
+                eprintln!("ringkeeper: {e:#}");
+                return ExitCode::from(2);
+            }
             match run_tool(cmd) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
@@ -272,13 +431,22 @@ fn main() -> ExitCode {
             println!("ringkeeper {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Cmd::StartForeground {
-            config,
-            net_cores,
-            wal_io,
-        } => {
-            init_logging();
-            match start_foreground(config, net_cores, wal_io) {
+        Cmd::Start(args) => service_start(&args),
+        Cmd::Stop { config } => service_stop(config.as_ref()),
+        Cmd::Restart(args) => {
+            let stopped = service_stop(args.config.as_ref());
+            if stopped != ExitCode::SUCCESS {
+                return stopped;
+            }
+            service_start(&args)
+        }
+        Cmd::Status { config } => service_status(config.as_ref()),
+        Cmd::StartForeground(args) => {
+            if let Err(e) = init_logging(args.log_level.as_deref(), args.log_file.as_ref()) {
+                eprintln!("ringkeeper: {e:#}");
+                return ExitCode::from(2);
+            }
+            match start_foreground(args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");

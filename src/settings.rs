@@ -38,6 +38,15 @@ pub struct Settings {
     pub autopurge_snap_retain_count: usize,
     /// Hours between autopurge runs; 0 = no autopurge.
     pub autopurge_purge_interval_hours: u32,
+    /// The admin HTTP server's address (`admin.*`), None when `admin.enableServer=false`.
+    pub admin_addr: Option<SocketAddr>,
+    pub admin_command_url: String,
+    /// The Prometheus endpoint's address (`metricsProvider.*`), None unless configured.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The config's entries as `key=value` lines (admin `initial_configuration`).
+    pub config_text: String,
+    /// The config file's name (or the built-in default's), for the start-up banner.
+    pub config_origin: String,
 }
 
 impl Settings {
@@ -65,10 +74,28 @@ impl Settings {
             wal_io: c.wal_io,
             segment_bytes: c.pre_alloc_size_kib.saturating_mul(1024),
             server_id: 0,
-            four_letter_words: c.four_letter_words.iter().map(|s| s.to_string()).collect(),
+            // Config's rule: isro is allowed whenever read-only mode is enabled.
+            four_letter_words: c
+                .four_letter_words
+                .iter()
+                .map(|s| s.to_string())
+                .chain(c.read_only_mode_enabled.then(|| "isro".to_string()))
+                .collect(),
             snap_count: u64::from(c.snap_count),
             autopurge_snap_retain_count: c.autopurge_snap_retain_count as usize,
             autopurge_purge_interval_hours: c.autopurge_purge_interval_hours,
+            admin_addr: c
+                .admin_enable_server
+                .then(|| SocketAddr::new(c.admin_server_address, c.admin_server_port)),
+            admin_command_url: c.admin_command_url.clone(),
+            // Validated by the caller (`Config::prometheus_addr` names the bad key).
+            metrics_addr: c.prometheus_addr().ok().flatten(),
+            config_text: c
+                .raw
+                .iter()
+                .map(|e| format!("{}={}\n", e.key, e.value))
+                .collect(),
+            config_origin: c.origin.clone(),
         }
     }
 

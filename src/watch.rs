@@ -184,6 +184,13 @@ impl WatchTable {
             .sum()
     }
 
+    /// Every (connection, kind, path) registered, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = (ConnNo, WatchKind, &Arc<str>)> + '_ {
+        self.by_conn
+            .iter()
+            .flat_map(|(c, set)| set.iter().map(move |(k, p)| (*c, *k, p)))
+    }
+
     pub fn paths(&self, kind: WatchKind) -> usize {
         self.tables[idx(kind)].len()
     }

@@ -557,3 +557,51 @@ async fn acknowledged_write_is_visible_on_every_other_connection() {
         &missed[..missed.len().min(5)]
     );
 }
+
+/// A closeSession from a connection that has just lost the session to a reconnect still
+/// ends the session; the connection that then owns it must be closed, not left serving a
+/// session that no longer exists. (ZooKeeper 3.8 leaves that connection unanswered until
+/// the client gives up on it; ringkeeper closes it.)
+#[tokio::test]
+async fn close_racing_a_reconnect_closes_the_new_owner_too() {
+    let server = TestServer::start();
+    let witness = server.client().await;
+    let mut raced = 0;
+    for round in 0..30 {
+        let first = server.client().await;
+        let path = format!("/e{round}");
+        first
+            .create(&path, b"", &open_unsafe(), CreateMode::Ephemeral)
+            .await
+            .unwrap();
+        let thief = Client::connect_with(first.resume_options()).await.unwrap();
+        // The close is written now; the reconnect races it to the consensus core.
+        let close = thief.close();
+        let back = Client::connect_with(first.resume_options()).await;
+        let _ = close.await;
+        // Did the close go through? Its ephemeral says so once it has committed.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut closed = false;
+        while Instant::now() < deadline {
+            if witness.exists(&path, false).await.unwrap().is_none() {
+                closed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (true, Ok(back)) = (closed, back) else {
+            continue;
+        };
+        raced += 1;
+        let r = tokio::time::timeout(Duration::from_secs(10), back.get_data("/", false)).await;
+        match r {
+            Ok(Err(ClientError::ConnectionLoss | ClientError::SessionExpired)) => {}
+            Ok(other) => panic!(
+                "round {round}: session closed, yet its new connection answered {:?}",
+                other.map(|_| ())
+            ),
+            Err(_) => panic!("round {round}: no answer within 10 s"),
+        }
+    }
+    eprintln!("{raced} of 30 rounds had the reconnect win the race");
+}

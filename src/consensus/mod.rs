@@ -8,6 +8,7 @@
 //! Nothing leaves this thread before its txn is durable.
 
 pub mod msg;
+pub mod role;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -27,7 +28,7 @@ use crate::storage::group_commit::LogEntry;
 use crate::storage::snapshotter::SnapshotTrigger;
 use crate::tree::{DataTree, TxnResult};
 use crate::txn::{SessionId, Txn, TxnBody, TxnHeader, Zxid};
-use msg::{Committed, Reply, ReplyBody, ToConsensus, ToCore};
+use msg::{Committed, Reply, ReplyBody, SessionList, ToConsensus, ToCore};
 
 /// A net core's mailbox as seen from the consensus core.
 #[derive(Clone)]
@@ -37,7 +38,7 @@ pub struct CoreMailbox {
 }
 
 impl CoreMailbox {
-    fn post(&self, m: ToCore) {
+    pub(crate) fn post(&self, m: ToCore) {
         // A core that is gone has no connections left to answer.
         if self.tx.send(m).is_ok() {
             self.wake.notify_one();
@@ -51,11 +52,14 @@ pub struct SharedState {
     pub last_committed_zxid: AtomicI64,
     pub outstanding: AtomicUsize,
     pub sessions: AtomicUsize,
+    /// Txns handed to the log and not yet durable (the log queue depth).
+    pub log_queue: AtomicUsize,
+    pub role: role::RoleCell,
 }
 
 enum Pending {
-    /// A txn waiting for its log sync.
-    Txn(Committed),
+    /// A txn waiting for its log sync, and when it was prepped (commit latency).
+    Txn(Committed, Instant),
     /// A reply that changes nothing but must follow every txn before it.
     Marker { after: Zxid, reply: Reply },
 }
@@ -77,6 +81,7 @@ pub struct ConsensusCore {
     shared: Arc<SharedState>,
     /// Hands committed tree versions to the snapshot thread every so many commits.
     snapshots: Option<SnapshotTrigger>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 fn wall_ms() -> i64 {
@@ -142,10 +147,16 @@ impl ConsensusCore {
             started,
             shared,
             snapshots: None,
+            metrics: None,
         }
     }
 
     /// Snapshot the committed tree as `trigger` decides (no snapshots without one).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     pub fn with_snapshots(mut self, trigger: SnapshotTrigger) -> Self {
         self.snapshots = Some(trigger);
         self
@@ -234,6 +245,19 @@ impl ConsensusCore {
                 }
             }
             ToConsensus::ConnClosed { conn, session } => self.sessions.clear_owner(session, conn),
+            ToConsensus::ListSessions(reply) => {
+                let now = self.now_ms();
+                let sessions = self
+                    .sessions
+                    .list()
+                    .into_iter()
+                    .map(|(id, to, at)| (id, to, at.saturating_sub(now)))
+                    .collect();
+                let _ = reply.send(SessionList {
+                    now_wall_ms: wall_ms(),
+                    sessions,
+                });
+            }
             ToConsensus::Shutdown => {}
         }
     }
@@ -356,6 +380,13 @@ impl ConsensusCore {
                 ));
             }
             Request::CloseSession => {
+                // The requester may have just lost the session to a reconnect; the
+                // connection that owns it now goes too, or it would keep serving a session
+                // that is gone.
+                if let Some(owner) = self.sessions.owner(session).filter(|o| *o != conn) {
+                    self.sessions.clear_owner(session, owner);
+                    self.cores[owner.core].post(ToCore::Evict(owner.conn));
+                }
                 self.sessions.set_closing(session);
                 let body = prep::prep_close_session(&self.tree, session);
                 let r = reply(0, ReplyBody::Result(TxnResult::SessionClosed));
@@ -423,13 +454,17 @@ impl ConsensusCore {
                 crate::storage::fatal("the log thread is gone");
             }
         }
-        self.pending.push_back(Pending::Txn(Committed {
-            zxid,
-            tree: Arc::new(self.tree.clone()),
-            events: applied.events,
-            reply,
-            close,
-        }));
+        self.pending.push_back(Pending::Txn(
+            Committed {
+                zxid,
+                tree: Arc::new(self.tree.clone()),
+                events: applied.events,
+                reply,
+                close,
+            },
+            Instant::now(),
+        ));
+        self.publish_log_queue();
         self.shared
             .outstanding
             .store(self.pending.len(), Ordering::Relaxed);
@@ -452,14 +487,17 @@ impl ConsensusCore {
         self.durable_zxid = z;
         while let Some(front) = self.pending.front() {
             let ready = match front {
-                Pending::Txn(c) => c.zxid <= z,
+                Pending::Txn(c, _) => c.zxid <= z,
                 Pending::Marker { after, .. } => *after <= z,
             };
             if !ready {
                 break;
             }
             match self.pending.pop_front() {
-                Some(Pending::Txn(c)) => {
+                Some(Pending::Txn(c, prepped)) => {
+                    if let Some(m) = &self.metrics {
+                        m.record_commit(prepped.elapsed().as_micros() as u64);
+                    }
                     self.committed_zxid = c.zxid;
                     self.shared
                         .last_committed_zxid
@@ -492,6 +530,12 @@ impl ConsensusCore {
         self.shared
             .outstanding
             .store(self.pending.len(), Ordering::Relaxed);
+        self.publish_log_queue();
+    }
+
+    fn publish_log_queue(&self) {
+        let queued = (self.last_zxid - self.durable_zxid).max(0) as usize;
+        self.shared.log_queue.store(queued, Ordering::Relaxed);
     }
 }
 

@@ -25,8 +25,19 @@ pub enum ToConsensus {
     Touch(Vec<SessionId>),
     /// A connection closed; its session lives on until it expires.
     ConnClosed { conn: ConnRef, session: SessionId },
+    /// Every tracked session with its timeout and expiry, for `dump` and the admin server.
+    ListSessions(tokio::sync::oneshot::Sender<SessionList>),
     /// Stop the consensus core after the log drains.
     Shutdown,
+}
+
+/// The consensus core's session table as `dump` shows it.
+#[derive(Debug, Clone)]
+pub struct SessionList {
+    /// Wall-clock time (ms since the epoch) the list was taken.
+    pub now_wall_ms: i64,
+    /// (session id, timeout ms, ms until it expires unless touched).
+    pub sessions: Vec<(SessionId, i32, u64)>,
 }
 
 /// The answer to one request (or handshake), encoded by the owning core.
@@ -74,4 +85,6 @@ pub enum ToCore {
     Reply(Reply),
     /// Close a connection whose session was taken over by another connection.
     Evict(u64),
+    /// Report connections and watches (4lw, admin server, metrics); answered on drain.
+    Inspect(tokio::sync::mpsc::UnboundedSender<crate::server::inspect::CoreReport>),
 }

@@ -96,16 +96,14 @@ pub async fn serve(core: Rc<RefCell<Core>>, stream: TcpStream, remote: SocketAdd
         _ => return,
     };
     if let Some(word) = fourlw::word(first) {
-        let extra = if word == "stmk" {
+        let shared = core.borrow().shared.clone();
+        // As ZooKeeper: the whitelist is checked before stmk's 8-byte argument is read.
+        let extra = if word == "stmk" && shared.settings.four_letter_word_allowed(word) {
             rd.read_i64().await.ok()
         } else {
             None
         };
-        let out = {
-            let mut c = core.borrow_mut();
-            c.drain_mailbox();
-            fourlw::run(&mut c, word, extra)
-        };
+        let out = fourlw::run(&shared, word, extra).await;
         let _ = wr.write_all(out.as_bytes()).await;
         let _ = wr.shutdown().await;
         return;

@@ -35,9 +35,13 @@ use super::stats::{ConnStats, ServerStats};
 #[derive(Debug)]
 pub(crate) enum Queued {
     /// A write sent to the consensus core; its reply arrives through the mailbox.
-    Write { started: Instant },
+    Write { started: Instant, op: i32 },
     /// A read that must see the writes queued before it.
-    Read { xid: i32, req: Request },
+    Read {
+        xid: i32,
+        req: Request,
+        started: Instant,
+    },
     /// An answer already built (a decode error) that must keep its place in the order.
     Ready(Vec<u8>),
 }
@@ -66,6 +70,13 @@ pub struct CoreShared {
     pub consensus: Arc<SharedState>,
     pub to_consensus: Sender<ToConsensus>,
     pub log_stats: Arc<crate::storage::group_commit::LogStats>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Every core's mailbox (inspections ask all of them).
+    pub mailboxes: Vec<crate::consensus::CoreMailbox>,
+    /// The trace mask `gtmk`/`stmk` read and set.
+    pub trace_mask: std::sync::atomic::AtomicI64,
+    /// Set on SIGTERM: new connections are closed at once while the log drains.
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 pub struct Core {
@@ -136,16 +147,7 @@ impl Core {
         let no = self.next_conn;
         self.next_conn += 1;
         let closed = Rc::new(Notify::new());
-        let stats = Arc::new(ConnStats {
-            remote,
-            session: 0.into(),
-            received: 0.into(),
-            sent: 0.into(),
-            last_op: (-1).into(),
-            last_cxid: (-1).into(),
-            timeout_ms: 0.into(),
-            established_ms: wall_ms(),
-        });
+        let stats = Arc::new(ConnStats::new(remote, wall_ms()));
         self.shared.stats.register(self.conn_ref(no), stats.clone());
         let ip = match remote.ip() {
             std::net::IpAddr::V6(v6) => v6
@@ -229,6 +231,9 @@ impl Core {
             match m {
                 ToCore::Committed(c) => self.on_committed(&c),
                 ToCore::Reply(r) => self.deliver(r),
+                ToCore::Inspect(answer) => {
+                    let _ = answer.send(self.report());
+                }
                 ToCore::Evict(no) => {
                     tracing::info!(
                         "Closing connection {no} on core {}: client reconnected elsewhere",
@@ -305,21 +310,57 @@ impl Core {
                 self.close_conn(no);
             }
             _ => {
-                let started = match conn.queue.pop_front() {
-                    Some(Queued::Write { started }) => started,
+                let (started, opcode) = match conn.queue.pop_front() {
+                    Some(Queued::Write { started, op }) => (started, op),
                     other => {
                         // The consensus core answers each connection's writes in order; a
                         // reply with no write waiting is a broken invariant.
                         panic!("reply for conn {no} with no write queued (front: {other:?})");
                     }
                 };
-                self.shared
-                    .stats
-                    .record_latency(started.elapsed().as_micros() as u64);
+                let zxid = r.zxid;
+                self.record_served(no, opcode, started, zxid);
                 let frame = reply::encode(&r);
                 self.send(no, frame);
                 self.serve_queued_reads(no);
             }
+        }
+    }
+
+    /// Books one answered request: the per-op histogram (metrics, and srvr's min/avg/max)
+    /// and the connection's figures (cons).
+    fn record_served(&mut self, no: ConnNo, opcode: i32, started: Instant, zxid: i64) {
+        let us = started.elapsed().as_micros() as u64;
+        self.shared.metrics.record_request(self.id, opcode, us);
+        if let Some(c) = self.conns.get(&no) {
+            c.stats.record_response(us, zxid, wall_ms());
+        }
+    }
+
+    /// This core's connections and watches, for an inspection.
+    fn report(&self) -> super::inspect::CoreReport {
+        use super::inspect::{ConnInfo, CoreReport, WatchEntry};
+        let session_of = |no: ConnNo| self.conns.get(&no).map_or(0, |c| c.session);
+        CoreReport {
+            core: self.id,
+            view: self.view.clone(),
+            conns: self
+                .conns
+                .values()
+                .map(|c| ConnInfo {
+                    stats: c.stats.clone(),
+                    queued: c.queue.len(),
+                })
+                .collect(),
+            watches: self
+                .watches
+                .entries()
+                .map(|(no, kind, path)| WatchEntry {
+                    session: session_of(no),
+                    kind,
+                    path: path.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -331,7 +372,13 @@ impl Core {
             };
             let frame = match conn.queue.front() {
                 Some(Queued::Read { .. } | Queued::Ready(_)) => match conn.queue.pop_front() {
-                    Some(Queued::Read { xid, req }) => self.serve_read(no, xid, req),
+                    Some(Queued::Read { xid, req, started }) => {
+                        let opcode = request_op(&req);
+                        let f = self.serve_read(no, xid, req);
+                        let zxid = self.view.last_zxid();
+                        self.record_served(no, opcode, started, zxid);
+                        f
+                    }
                     Some(Queued::Ready(f)) => Some(f),
                     _ => None,
                 },
@@ -350,6 +397,7 @@ impl Core {
 
     /// Handles one request frame from an established connection.
     pub fn on_frame(&mut self, no: ConnNo, frame: &[u8]) -> FrameOutcome {
+        let started = Instant::now();
         self.shared.stats.received.fetch_add(1, Ordering::Relaxed);
         let mut r = Reader::new(frame);
         let Ok(hdr) = RequestHeader::decode(&mut r) else {
@@ -406,7 +454,8 @@ impl Core {
         if req.is_write() {
             let conn = self.conns.get_mut(&no).expect("checked above");
             conn.queue.push_back(Queued::Write {
-                started: Instant::now(),
+                started,
+                op: hdr.op,
             });
             let ids = conn.ids.clone();
             let _ = self.shared.to_consensus.send(ToConsensus::Write {
@@ -425,9 +474,12 @@ impl Core {
             self.drain_mailbox();
             let still_idle = self.conns.get(&no).is_some_and(|c| c.queue.is_empty());
             if still_idle {
+                let opcode = request_op(&req);
                 if let Some(f) = self.serve_read(no, hdr.xid, req) {
                     self.send(no, f);
                 }
+                let zxid = self.view.last_zxid();
+                self.record_served(no, opcode, started, zxid);
                 return FrameOutcome::Continue;
             }
             if !self.conns.contains_key(&no) {
@@ -435,7 +487,11 @@ impl Core {
             }
         }
         if let Some(conn) = self.conns.get_mut(&no) {
-            conn.queue.push_back(Queued::Read { xid: hdr.xid, req });
+            conn.queue.push_back(Queued::Read {
+                xid: hdr.xid,
+                req,
+                started,
+            });
         }
         FrameOutcome::Continue
     }

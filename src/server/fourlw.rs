@@ -1,18 +1,29 @@
-//! Four-letter words on the client port (spec §10). Output formats follow ZooKeeper's so
-//! scripts and monitoring that parse them keep working.
+//! Four-letter words on the client port (spec §10). Output formats follow ZooKeeper 3.8's
+//! byte for byte where we have the same facts, so scripts and monitoring keep working.
+//!
+//! Connections and watches live on every net core, so a word asks all of them for a report
+//! (`inspect`) and awaits it; the connection's own core answers too, between tasks.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use super::core::Core;
-use crate::watch::WatchKind;
+use super::core::CoreShared;
+use super::inspect::{self, ConnInfo, ServerReport};
+use super::values::{self, full_version};
+use crate::proto::opcode;
 
-pub const VERSION: &str = concat!("3.9.4-ringkeeper-", env!("CARGO_PKG_VERSION"));
+pub use super::values::VERSION;
 
 const WORDS: [&str; 18] = [
     "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srst", "srvr", "stat",
     "wchc", "wchp", "wchs", "mntr", "isro", "hash",
 ];
+
+/// ZooKeeper's default trace mask (request + client ping + server packet traces = 0x132);
+/// `gtmk` reports it and `stmk` changes it. ringkeeper keeps the value for compatibility;
+/// its own tracing is set with --log-level / RUST_LOG.
+pub const DEFAULT_TRACE_MASK: i64 = 0x132;
 
 /// The word spelled by a connection's first four bytes, if it is one.
 pub fn word(first: i32) -> Option<&'static str> {
@@ -20,170 +31,113 @@ pub fn word(first: i32) -> Option<&'static str> {
     WORDS.iter().copied().find(|w| w.as_bytes() == b)
 }
 
-fn dir_size(p: &std::path::Path) -> u64 {
-    std::fs::read_dir(p)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
+/// ` /127.0.0.1:5000[1](queued=0,recved=5,sent=5` — shared by `stat` and `cons`.
+fn conn_head(s: &mut String, c: &ConnInfo) {
+    let st = &c.stats;
+    let _ = write!(
+        s,
+        " /{}[1](queued={},recved={},sent={}",
+        st.remote,
+        c.queued,
+        st.received.load(Ordering::Relaxed),
+        st.sent.load(Ordering::Relaxed)
+    );
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
+/// One `cons` line: the brief form plus, once the session exists, its details.
+fn cons_line(s: &mut String, c: &ConnInfo) {
+    let st = &c.stats;
+    conn_head(s, c);
+    let sid = st.session.load(Ordering::Relaxed);
+    if sid != 0 {
+        let (llat, minlat, avglat, maxlat) = st.latency_ms();
+        let lop = st.last_op.load(Ordering::Relaxed);
+        let _ =
+            write!(
+            s,
+            ",sid=0x{sid:x},lop={},est={},to={},lcxid=0x{:x},lzxid=0x{:x},lresp={},llat={llat},\
+             minlat={minlat},avglat={avglat},maxlat={maxlat}",
+            if lop < 0 { "NA" } else { opcode::short_name(lop) },
+            st.established_ms,
+            st.timeout_ms.load(Ordering::Relaxed),
+            st.last_cxid.load(Ordering::Relaxed),
+            st.last_zxid.load(Ordering::Relaxed),
+            st.last_response_ms.load(Ordering::Relaxed),
+        );
+    }
+    s.push_str(")\n");
 }
 
-fn max_fds() -> u64 {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-fn server_stats(c: &Core, with_clients: bool) -> String {
-    let st = &c.shared.stats;
+fn server_stats(shared: &CoreShared, report: &ServerReport, with_clients: bool) -> String {
+    let st = &shared.stats;
     let mut s = String::new();
-    let _ = writeln!(s, "Zookeeper version: {VERSION}, built on unknown");
+    let _ = writeln!(s, "Zookeeper version: {}", full_version());
     if with_clients {
         s.push_str("Clients:\n");
-        for cs in st.connections() {
-            let _ = writeln!(
-                s,
-                " /{}[1](queued=0,recved={},sent={})",
-                cs.remote,
-                cs.received.load(Ordering::Relaxed),
-                cs.sent.load(Ordering::Relaxed)
-            );
+        for c in report.conns() {
+            conn_head(&mut s, c);
+            s.push_str(")\n");
         }
         s.push('\n');
     }
-    let (min, avg, max) = st.latency_ms();
+    let (min, avg, max) = shared.metrics.latency_ms();
     let _ = writeln!(s, "Latency min/avg/max: {min}/{avg:?}/{max}");
     let _ = writeln!(s, "Received: {}", st.received.load(Ordering::Relaxed));
     let _ = writeln!(s, "Sent: {}", st.sent.load(Ordering::Relaxed));
-    let _ = writeln!(s, "Connections: {}", st.connections().len());
+    let _ = writeln!(s, "Connections: {}", report.conns().count());
     let _ = writeln!(
         s,
         "Outstanding: {}",
-        c.shared.consensus.outstanding.load(Ordering::Relaxed)
+        shared.consensus.outstanding.load(Ordering::Relaxed)
     );
-    let _ = writeln!(s, "Zxid: 0x{:x}", c.view.last_zxid());
-    s.push_str("Mode: standalone\n");
-    let _ = writeln!(s, "Node count: {}", c.view.node_count());
+    let view = report.view();
+    let _ = writeln!(s, "Zxid: 0x{:x}", view.map_or(0, |v| v.last_zxid()));
+    let _ = writeln!(s, "Mode: {}", shared.consensus.role.get().name());
+    let _ = writeln!(s, "Node count: {}", view.map_or(0, |v| v.node_count()));
     s
 }
 
-fn mntr(c: &Core) -> String {
-    let st = &c.shared.stats;
-    let log = &c.shared.log_stats;
-    let (min, avg, max) = st.latency_ms();
-    let syncs = log.syncs.load(Ordering::Relaxed);
-    let mut lines: Vec<(String, String)> = vec![
-        ("version".into(), format!("{VERSION}, built on unknown")),
-        ("server_state".into(), "standalone".into()),
-        ("avg_latency".into(), format!("{avg:?}")),
-        ("max_latency".into(), max.to_string()),
-        ("min_latency".into(), min.to_string()),
-        (
-            "packets_received".into(),
-            st.received.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "packets_sent".into(),
-            st.sent.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "num_alive_connections".into(),
-            st.connections().len().to_string(),
-        ),
-        (
-            "outstanding_requests".into(),
-            c.shared
-                .consensus
-                .outstanding
-                .load(Ordering::Relaxed)
-                .to_string(),
-        ),
-        (
-            "uptime".into(),
-            st.started.elapsed().as_millis().to_string(),
-        ),
-        ("znode_count".into(), c.view.node_count().to_string()),
-        ("watch_count".into(), c.watches.total().to_string()),
-        (
-            "ephemerals_count".into(),
-            c.view.ephemeral_count().to_string(),
-        ),
-        (
-            "approximate_data_size".into(),
-            c.view.approximate_data_size().to_string(),
-        ),
-        (
-            "global_sessions".into(),
-            c.shared
-                .consensus
-                .sessions
-                .load(Ordering::Relaxed)
-                .to_string(),
-        ),
-        ("local_sessions".into(), "0".into()),
-        ("open_file_descriptor_count".into(), open_fds().to_string()),
-        ("max_file_descriptor_count".into(), max_fds().to_string()),
-        (
-            "auth_failed_count".into(),
-            st.auth_failed.load(Ordering::Relaxed).to_string(),
-        ),
-        ("log_sync_count".into(), syncs.to_string()),
-        (
-            "log_txn_count".into(),
-            log.txns.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "log_sync_us_avg".into(),
-            (log.sync_us_total.load(Ordering::Relaxed) / syncs.max(1)).to_string(),
-        ),
-        (
-            "log_sync_us_max".into(),
-            log.sync_us_max.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "log_batch_txns_max".into(),
-            log.batch_txns_max.load(Ordering::Relaxed).to_string(),
-        ),
-    ];
-    lines.push((
-        "log_backend".into(),
-        log.backend.get().copied().unwrap_or("starting").to_string(),
-    ));
-    lines.push((
-        "log_segment_rolls".into(),
-        log.segment_rolls.load(Ordering::Relaxed).to_string(),
-    ));
-    // A copy under the lock the log thread publishes through (it never waits for it).
-    let h = log.histograms.lock().map(|h| h.clone()).unwrap_or_default();
-    for (name, hist) in [
-        ("log_batch_txns", &h.batch_txns),
-        ("log_fsync_us", &h.sync_us),
-    ] {
-        for (suffix, q) in [("p50", 0.5), ("p99", 0.99), ("p999", 0.999)] {
-            lines.push((
-                format!("{name}_{suffix}"),
-                hist.value_at_quantile(q).to_string(),
-            ));
-        }
-        lines.push((format!("{name}_max"), hist.max().to_string()));
+/// `dump`: sessions grouped by expiry time (rounded up to a tick, as ZooKeeper's expiry
+/// buckets are), then the ephemeral nodes of each session.
+async fn dump(shared: &CoreShared, report: &ServerReport) -> Result<String, inspect::InspectError> {
+    let list = inspect::sessions(&shared.to_consensus).await?;
+    let tick = shared.settings.tick_time_ms.max(1) as i64;
+    let mut buckets: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (id, _timeout, in_ms) in &list.sessions {
+        let at = list.now_wall_ms + *in_ms as i64;
+        let rounded = (at + tick - 1) / tick * tick;
+        buckets.entry(rounded).or_default().push(*id);
     }
-    lines.retain(|(k, _)| !k.is_empty());
-    lines
+    let mut s = String::from("SessionTracker dump:\n");
+    let _ = writeln!(
+        s,
+        "Session Sets ({})/({}):",
+        buckets.len(),
+        list.sessions.len()
+    );
+    for (at, ids) in &buckets {
+        let _ = writeln!(s, "{} expire at {}:", ids.len(), values::java_date_utc(*at));
+        for id in ids {
+            let _ = writeln!(s, "\t0x{id:x}");
+        }
+    }
+    s.push_str("ephemeral nodes dump:\n");
+    let eph = report
+        .view()
+        .map(|v| v.ephemerals_by_session())
+        .unwrap_or_default();
+    let _ = writeln!(s, "Sessions with Ephemerals ({}):", eph.len());
+    for (id, paths) in eph {
+        let _ = writeln!(s, "0x{id:x}:");
+        for p in paths {
+            let _ = writeln!(s, "\t{p}");
+        }
+    }
+    Ok(s)
+}
+
+fn mntr(shared: &CoreShared, report: &ServerReport) -> String {
+    values::monitor(shared, report)
         .into_iter()
         .map(|(k, v)| format!("zk_{k}\t{v}\n"))
         .collect()
@@ -191,90 +145,120 @@ fn mntr(c: &Core) -> String {
 
 fn envi() -> String {
     let mut s = String::from("Environment:\n");
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let kv = [
-        ("zookeeper.version", format!("{VERSION}, built on unknown")),
-        ("host.name", host.trim().to_string()),
-        (
-            "java.version",
-            "none (ringkeeper is written in Rust)".into(),
-        ),
-        ("os.name", std::env::consts::OS.into()),
-        ("os.arch", std::env::consts::ARCH.into()),
-        (
-            "os.version",
-            std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-        ),
-        ("user.name", std::env::var("USER").unwrap_or_default()),
-        ("user.home", std::env::var("HOME").unwrap_or_default()),
-        (
-            "user.dir",
-            std::env::current_dir()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-        ),
-    ];
-    for (k, v) in kv {
+    for (k, v) in values::environment() {
         let _ = writeln!(s, "{k}={v}");
     }
     s
 }
 
-fn conf(c: &Core) -> String {
-    let st = c.settings();
+fn conf(shared: &CoreShared) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "clientPort={}", st.client_addr.port());
-    let _ = writeln!(s, "secureClientPort=-1");
-    let _ = writeln!(s, "dataDir={}", st.data_dir.display());
-    let _ = writeln!(s, "dataDirSize={}", dir_size(&st.data_dir));
-    let _ = writeln!(s, "dataLogDir={}", st.data_log_dir.display());
-    let _ = writeln!(s, "dataLogSize={}", dir_size(&st.data_log_dir));
-    let _ = writeln!(s, "tickTime={}", st.tick_time_ms);
-    let _ = writeln!(s, "maxClientCnxns={}", st.max_client_cnxns);
-    let _ = writeln!(s, "minSessionTimeout={}", st.min_session_timeout_ms);
-    let _ = writeln!(s, "maxSessionTimeout={}", st.max_session_timeout_ms);
-    let _ = writeln!(s, "clientPortListenBacklog=-1");
-    let _ = writeln!(s, "serverId={}", st.server_id);
+    for (k, _, v) in values::conf(shared) {
+        let _ = writeln!(s, "{k}={v}");
+    }
     s
 }
 
+/// Resets every connection's figures (`crst`).
+pub fn reset_connections(report: &ServerReport) {
+    for c in report.conns() {
+        c.stats.reset();
+    }
+}
+
+/// Whether `word` needs the server-wide report.
+fn needs_report(word: &str) -> bool {
+    matches!(
+        word,
+        "srvr" | "stat" | "mntr" | "cons" | "crst" | "dump" | "wchc" | "wchp" | "wchs"
+    )
+}
+
 /// Runs `word` (already known to be a four-letter word) and returns its output.
-pub fn run(c: &mut Core, word: &str, arg: Option<i64>) -> String {
-    if !c.settings().four_letter_word_allowed(word) {
+pub async fn run(shared: &CoreShared, word: &str, arg: Option<i64>) -> String {
+    if !shared.settings.four_letter_word_allowed(word) {
         return format!("{word} is not executed because it is not in the whitelist.\n");
     }
-    match word {
-        "ruok" => "imok".into(),
-        "isro" => "rw".into(),
-        "srvr" => server_stats(c, false),
-        "stat" => server_stats(c, true),
-        "mntr" => mntr(c),
-        "envi" => envi(),
-        "conf" => conf(c),
-        "srst" => {
-            c.shared.stats.reset();
+    let report = if needs_report(word) {
+        match inspect::gather(&shared.mailboxes).await {
+            Ok(r) => Some(r),
+            Err(e) => return format!("{word} failed: {e}\n"),
+        }
+    } else {
+        None
+    };
+    let r = report.as_ref();
+    match (word, r) {
+        ("ruok", _) => "imok".into(),
+        ("isro", _) => "rw".into(),
+        ("srvr", Some(r)) => server_stats(shared, r, false),
+        ("stat", Some(r)) => server_stats(shared, r, true),
+        ("mntr", Some(r)) => mntr(shared, r),
+        ("envi", _) => envi(),
+        ("conf", _) => conf(shared),
+        ("srst", _) => {
+            shared.stats.reset();
+            shared.metrics.reset_requests();
             "Server stats reset.\n".into()
         }
-        "crst" => "Connection stats reset.\n".into(),
-        "dirs" => {
-            let st = c.settings();
+        ("crst", Some(r)) => {
+            reset_connections(r);
+            "Connection stats reset.\n".into()
+        }
+        ("cons", Some(r)) => {
+            let mut s = String::new();
+            for c in r.conns() {
+                cons_line(&mut s, c);
+            }
+            s.push('\n');
+            s
+        }
+        ("dump", Some(r)) => dump(shared, r)
+            .await
+            .unwrap_or_else(|e| format!("dump failed: {e}\n")),
+        ("dirs", _) => {
+            let st = &shared.settings;
             format!(
                 "datadir_size: {}\nlogdir_size: {}\n",
-                dir_size(&st.data_dir),
-                dir_size(&st.data_log_dir)
+                values::dir_size(&st.data_dir),
+                values::dir_size(&st.data_log_dir)
             )
         }
-        "gtmk" => "0".into(),
-        "stmk" => arg.unwrap_or(0).to_string(),
-        "wchs" => format!(
-            "{} connections watching {} paths\nTotal watches:{}\n",
-            c.watches.connections(),
-            c.watches.paths(WatchKind::Data),
-            c.watches.count(WatchKind::Data)
-        ),
-        other => format!("{other} is not available in this ringkeeper version yet.\n"),
+        ("gtmk", _) => shared.trace_mask.load(Ordering::Relaxed).to_string(),
+        ("stmk", _) => {
+            let mask = arg.unwrap_or(0);
+            shared.trace_mask.store(mask, Ordering::Relaxed);
+            mask.to_string()
+        }
+        ("wchs", Some(r)) => {
+            let (conns, paths, total) = r.watch_summary();
+            format!("{conns} connections watching {paths} paths\nTotal watches:{total}\n")
+        }
+        ("wchc", Some(r)) => {
+            let mut s = String::new();
+            for (id, paths) in r.data_watches_by_session() {
+                let _ = writeln!(s, "0x{id:x}");
+                for p in paths {
+                    let _ = writeln!(s, "\t{p}");
+                }
+            }
+            s.push('\n');
+            s
+        }
+        ("wchp", Some(r)) => {
+            let mut s = String::new();
+            for (path, ids) in r.data_watches_by_path() {
+                let _ = writeln!(s, "{path}");
+                for id in ids {
+                    let _ = writeln!(s, "\t0x{id:x}");
+                }
+            }
+            s.push('\n');
+            s
+        }
+        // ZooKeeper prints its digest log; ringkeeper computes no tree digests, so the log
+        // is empty, as ZooKeeper's is with digests disabled.
+        ("hash", _) => String::new(),
+        (other, _) => format!("{other} is not available in this ringkeeper version.\n"),
     }
 }

@@ -1,12 +1,17 @@
 //! The standalone server: recovery, the log thread, the consensus core, and N net cores.
 
+pub mod admin;
 pub mod conn;
 pub mod core;
 pub mod fourlw;
+pub mod http;
+pub mod inspect;
 pub mod listener;
+pub mod prometheus;
 pub mod reads;
 pub mod reply;
 pub mod stats;
+pub mod values;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -17,6 +22,7 @@ use anyhow::{Context, Result};
 
 use crate::consensus::msg::{ToConsensus, ToCore};
 use crate::consensus::{ConsensusCore, CoreMailbox, SharedState};
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::storage::group_commit::{self, BackendKind, BatchLimits, LogStats};
 use crate::storage::segment::Segments;
@@ -88,13 +94,6 @@ pub fn run(settings: Settings) -> Result<()> {
     let listeners = listener::bind(addr, n)?;
     let (to_consensus, consensus_rx) = crossbeam_channel::unbounded::<ToConsensus>();
     let shared_state = Arc::new(SharedState::default());
-    let core_shared = Arc::new(CoreShared {
-        settings: settings.clone(),
-        stats: Arc::default(),
-        consensus: shared_state.clone(),
-        to_consensus: to_consensus.clone(),
-        log_stats,
-    });
     let mut mailboxes = Vec::with_capacity(n);
     let mut mailbox_rxs = Vec::with_capacity(n);
     for _ in 0..n {
@@ -103,8 +102,20 @@ pub fn run(settings: Settings) -> Result<()> {
         mailboxes.push(CoreMailbox { tx, wake });
         mailbox_rxs.push(rx);
     }
+    let metrics = Arc::new(Metrics::new(n));
+    let core_shared = Arc::new(CoreShared {
+        settings: settings.clone(),
+        stats: Arc::default(),
+        consensus: shared_state.clone(),
+        to_consensus: to_consensus.clone(),
+        log_stats,
+        metrics: metrics.clone(),
+        mailboxes: mailboxes.clone(),
+        trace_mask: fourlw::DEFAULT_TRACE_MASK.into(),
+        stopping: false.into(),
+    });
     let view = Arc::new(tree.clone());
-    let (snap_trigger, snapshot_thread) = start_snapshots(&settings)?;
+    let (snap_trigger, snapshot_thread) = start_snapshots(&settings, metrics.clone())?;
     let consensus = ConsensusCore::new(
         settings.clone(),
         tree,
@@ -112,7 +123,8 @@ pub fn run(settings: Settings) -> Result<()> {
         log_tx,
         shared_state,
     )
-    .with_snapshots(snap_trigger);
+    .with_snapshots(snap_trigger)
+    .with_metrics(metrics);
     let consensus_thread = std::thread::Builder::new()
         .name("rk-consensus".into())
         .spawn(move || consensus.run(consensus_rx, durable_rx))?;
@@ -125,18 +137,14 @@ pub fn run(settings: Settings) -> Result<()> {
             .name(format!("rk-net-{i}"))
             .spawn(move || run_core(i, l, shared, view, rx, wake))?;
     }
-    tracing::info!(
-        "ringkeeper {} serving clients on {addr} (standalone, {n} net cores, log {} backend in {})",
-        fourlw::VERSION,
-        match log_kind {
-            BackendKind::Uring => "io_uring",
-            BackendKind::Sync => "sync",
-        },
-        settings.data_log_dir.display()
-    );
+    http::spawn(core_shared.clone())?;
+    tracing::info!("{}", banner(&settings, log_kind, n));
 
     wait_for_signal()?;
     tracing::info!("shutting down: finishing the log batch in flight; sessions survive a restart");
+    core_shared
+        .stopping
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = to_consensus.send(ToConsensus::Shutdown);
     let _ = consensus_thread.join();
     let _ = log_thread.join();
@@ -150,6 +158,7 @@ pub fn run(settings: Settings) -> Result<()> {
 /// the autopurge thread.
 fn start_snapshots(
     settings: &Settings,
+    metrics: Arc<Metrics>,
 ) -> Result<(snapshotter::SnapshotTrigger, std::thread::JoinHandle<()>)> {
     use std::hash::{BuildHasher, Hasher};
     // A per-process random draw without a dependency: RandomState is seeded from the OS.
@@ -162,7 +171,7 @@ fn start_snapshots(
         settings.snap_count,
         settings.data_dir.display()
     );
-    let started = snapshotter::spawn(settings.data_dir.clone(), roll)?;
+    let started = snapshotter::spawn(settings.data_dir.clone(), roll, metrics)?;
     if settings.autopurge_purge_interval_hours > 0 {
         let hours = u64::from(settings.autopurge_purge_interval_hours);
         purge::spawn_autopurge(
@@ -175,6 +184,45 @@ fn start_snapshots(
         )?;
     }
     Ok(started)
+}
+
+/// The start-up banner: one block with the effective settings an operator checks first.
+fn banner(s: &Settings, log_kind: BackendKind, net_cores: usize) -> String {
+    let or_off = |a: Option<std::net::SocketAddr>, path: &str| {
+        a.map_or("off".to_string(), |a| format!("http://{a}{path}"))
+    };
+    format!(
+        "ringkeeper {version} serving clients\n\
+         \x20 mode                {mode}\n\
+         \x20 config              {config}\n\
+         \x20 client address      {client}\n\
+         \x20 dataDir             {data}\n\
+         \x20 dataLogDir          {log}\n\
+         \x20 log backend         {backend}{force}\n\
+         \x20 net cores           {net_cores}\n\
+         \x20 tickTime            {tick} ms\n\
+         \x20 session timeouts    {min}..{max} ms\n\
+         \x20 snapCount           {snap}\n\
+         \x20 admin server        {admin}\n\
+         \x20 metrics             {metrics}",
+        version = fourlw::VERSION,
+        mode = "standalone",
+        config = s.config_origin,
+        client = s.client_addr,
+        data = s.data_dir.display(),
+        log = s.data_log_dir.display(),
+        backend = match log_kind {
+            BackendKind::Uring => "io_uring",
+            BackendKind::Sync => "sync (pwrite + fdatasync)",
+        },
+        force = if s.force_sync { "" } else { ", forceSync=no" },
+        tick = s.tick_time_ms,
+        min = s.min_session_timeout_ms,
+        max = s.max_session_timeout_ms,
+        snap = s.snap_count,
+        admin = or_off(s.admin_addr, &s.admin_command_url),
+        metrics = or_off(s.metrics_addr, "/metrics"),
+    )
 }
 
 fn wait_for_signal() -> Result<()> {
@@ -191,6 +239,13 @@ fn wait_for_signal() -> Result<()> {
         }
         Ok(())
     })
+}
+
+fn shared_stopping(core: &Rc<RefCell<Core>>) -> bool {
+    core.borrow()
+        .shared
+        .stopping
+        .load(std::sync::atomic::Ordering::Relaxed)
 }
 
 fn run_core(
@@ -230,6 +285,8 @@ fn run_core(
         }
         loop {
             match listener.accept().await {
+                // Shutting down: refuse rather than take requests nobody will answer.
+                Ok(_) if shared_stopping(&core) => {}
                 Ok((s, remote)) => {
                     tokio::task::spawn_local(conn::serve(core.clone(), s, remote));
                 }

@@ -4,6 +4,7 @@
 //! dataDir: the format (`snapshot`), the snapshot thread (`snapshotter`), start-up state
 //! (`state`: newest valid snapshot + log replay) and `purge`.
 
+pub mod epochs;
 pub mod group_commit;
 pub mod log_file;
 pub mod purge;

@@ -57,12 +57,13 @@ impl SnapshotTrigger {
 pub fn spawn(
     data_dir: PathBuf,
     roll_txns: u64,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> std::io::Result<(SnapshotTrigger, std::thread::JoinHandle<()>)> {
     assert!(roll_txns >= 1);
     let (tx, rx) = crossbeam_channel::bounded(0);
     let handle = std::thread::Builder::new()
         .name("rk-snapshot".into())
-        .spawn(move || run(data_dir, rx))?;
+        .spawn(move || run(data_dir, rx, &metrics))?;
     Ok((
         SnapshotTrigger {
             roll_txns,
@@ -73,17 +74,20 @@ pub fn spawn(
     ))
 }
 
-fn run(data_dir: PathBuf, rx: Receiver<Arc<DataTree>>) {
+fn run(data_dir: PathBuf, rx: Receiver<Arc<DataTree>>, metrics: &crate::metrics::Metrics) {
     for tree in rx {
         match snapshot::write_snapshot(&data_dir, &tree) {
-            Ok(w) => tracing::info!(
-                "snapshot {} written: {} nodes, {} sessions, {} bytes in {} ms",
-                w.path.display(),
-                w.nodes,
-                w.sessions,
-                w.size_bytes,
-                w.elapsed.as_millis()
-            ),
+            Ok(w) => {
+                metrics.record_snapshot(w.elapsed.as_millis() as u64);
+                tracing::info!(
+                    "snapshot {} written: {} nodes, {} sessions, {} bytes in {} ms",
+                    w.path.display(),
+                    w.nodes,
+                    w.sessions,
+                    w.size_bytes,
+                    w.elapsed.as_millis()
+                )
+            }
             // The log still holds every txn: a failed snapshot loses nothing, it only
             // leaves recovery a longer log to replay. Purge never counts it.
             Err(e) => tracing::error!(

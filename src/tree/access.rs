@@ -94,6 +94,22 @@ impl DataTree {
             .unwrap_or_default()
     }
 
+    /// Sessions owning ephemeral nodes, with their paths (sorted), for `dump`.
+    pub fn ephemerals_by_session(&self) -> Vec<(SessionId, Vec<String>)> {
+        let mut v: Vec<_> = self
+            .ephemerals
+            .iter()
+            .filter(|(_, set)| !set.is_empty())
+            .map(|(id, set)| {
+                let mut paths: Vec<String> = set.iter().map(|p| p.to_string()).collect();
+                paths.sort();
+                (*id, paths)
+            })
+            .collect();
+        v.sort_by_key(|(id, _)| *id);
+        v
+    }
+
     pub fn ephemeral_count(&self) -> usize {
         self.ephemerals.values().map(|s| s.len()).sum()
     }

@@ -304,7 +304,7 @@ impl Drop for TestServer {
 
 /// The zoo.cfg for a test server: harness defaults, minus keys `extra` overrides, then
 /// `extra` itself.
-fn config_text(kind: Kind, port: u16, data_dir: &std::path::Path, extra: &str) -> String {
+fn config_text(_kind: Kind, port: u16, data_dir: &std::path::Path, extra: &str) -> String {
     let overridden: Vec<&str> = extra
         .lines()
         .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
@@ -325,10 +325,9 @@ fn config_text(kind: Kind, port: u16, data_dir: &std::path::Path, extra: &str) -
             SUPER_DIGEST.to_string(),
         ),
     ];
-    if kind == Kind::Reference {
-        // Java's AdminServer would fight over port 8080 between parallel tests.
-        defaults.push(("admin.enableServer", "false".to_string()));
-    }
+    // Both admin servers default to port 8080, which parallel tests would fight over;
+    // tests of the admin server enable it on a free port (`http_cfg`).
+    defaults.push(("admin.enableServer", "false".to_string()));
     let mut out = String::new();
     for (k, v) in defaults {
         if !overridden.contains(&k) {
@@ -338,6 +337,63 @@ fn config_text(kind: Kind, port: u16, data_dir: &std::path::Path, extra: &str) -
     out.push_str(extra);
     if !extra.is_empty() && !extra.ends_with('\n') {
         out.push('\n');
+    }
+    out
+}
+
+/// zoo.cfg lines enabling the admin server and the Prometheus endpoint on free loopback
+/// ports; returns (lines, admin port, metrics port).
+pub fn http_cfg() -> (String, u16, u16) {
+    let (admin, metrics) = (free_port(), free_port());
+    let cfg = format!(
+        "admin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={admin}\n\
+         metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+         metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort={metrics}\n"
+    );
+    (cfg, admin, metrics)
+}
+
+/// A plain HTTP/1.1 GET on loopback: (status code, body).
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("connect to HTTP port {port}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status code");
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    (
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        },
+    )
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
     }
     out
 }

@@ -1,0 +1,990 @@
+//! Zab (spec §13.3) as sans-IO state machines: `Leader` and `Learner` take messages, the
+//! local log's progress and the time, and return what to send, persist, log and apply.
+//!
+//! The caller owns the log. It tells the machine what it holds (`LogView`), carries out
+//! `Append` (then reports `on_durable(zxid)` once the group commit has synced it),
+//! `Truncate`, `PersistAcceptedEpoch`/`PersistCurrentEpoch` (durably, before it feeds the
+//! machine anything else) and `Apply` (committed txns, strictly in zxid order).
+//!
+//! Phases, as in ZooKeeper:
+//! 1. Discovery: each learner reports its accepted epoch (FOLLOWERINFO); once a quorum of
+//!    voters (the leader included) has, the leader picks `max + 1`, sends LEADERINFO; each
+//!    learner persists it as its accepted epoch and answers ACKEPOCH with its last zxid.
+//! 2. Sync: per learner, DIFF (the committed txns it lacks), TRUNC (drop a tail the leader
+//!    never committed) then DIFF, or SNAP (a whole tree) when it is older than the leader's
+//!    in-memory history; then the leader's proposals not yet committed, then NEWLEADER. The
+//!    learner logs everything, persists the new epoch as current, and ACKs NEWLEADER.
+//! 3. Once a quorum of voters has acked NEWLEADER, the leader sends UPTODATE and serves.
+//!    Broadcast: PROPOSAL to followers — pipelined, never waiting for acks —, each follower
+//!    ACKs once its log sync covers the proposal; a quorum of durable copies (the leader's
+//!    own included) commits in zxid order: COMMIT to followers, INFORM to observers.
+//!
+//! Liveness: the leader pings every tick; a learner answers. A leader that has not heard
+//! from a quorum of voters within `sync_limit` steps down; a learner that has not heard from
+//! its leader within `sync_limit` (or got no UPTODATE within `init_limit`) gives up. Both then
+//! return to the election.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use super::vote::{epoch_of, make_zxid, Sid};
+
+pub type Zxid = i64;
+/// An encoded txn (TxnHeader + body), opaque here.
+pub type Payload = Arc<[u8]>;
+
+/// A whole-tree transfer for SNAP sync; opaque here (the caller serialises a tree version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRef {
+    pub zxid: Zxid,
+    pub bytes: Payload,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    // learner -> leader
+    FollowerInfo {
+        accepted_epoch: i64,
+        observer: bool,
+    },
+    AckEpoch {
+        last_zxid: Zxid,
+        current_epoch: i64,
+    },
+    Ack {
+        zxid: Zxid,
+    },
+    /// Answer to PING. The machine sends it empty; the caller fills in the sessions its
+    /// clients touched since the last one (id, timeout ms) as it sends it.
+    PingReply {
+        touches: Vec<(i64, i32)>,
+    },
+    /// A client write (or session create/close, or sync) forwarded to the leader; handled
+    /// by the caller, not the machine.
+    Request {
+        session_id: i64,
+        cxid: i32,
+        op: i32,
+        body: Payload,
+    },
+    /// A client reconnecting through a learner: is this session still alive? (caller)
+    Revalidate {
+        session_id: i64,
+        timeout_ms: i32,
+    },
+    // leader -> learner
+    LeaderInfo {
+        new_epoch: i64,
+    },
+    Diff {
+        zxid: Zxid,
+    },
+    Trunc {
+        zxid: Zxid,
+    },
+    Snap(SnapshotRef),
+    Proposal {
+        zxid: Zxid,
+        txn: Payload,
+    },
+    Commit {
+        zxid: Zxid,
+    },
+    /// Observers get committed txns whole, never proposals.
+    Inform {
+        zxid: Zxid,
+        txn: Payload,
+    },
+    NewLeader {
+        zxid: Zxid,
+    },
+    UpToDate,
+    Ping,
+    /// Every txn committed before the learner's forwarded sync has been sent (caller).
+    SyncDone,
+    RevalidateReply {
+        session_id: i64,
+        valid: bool,
+    },
+}
+
+/// Things the caller must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Send {
+        to: Sid,
+        msg: Msg,
+    },
+    /// Durably record the accepted epoch (before anything else is fed in).
+    PersistAcceptedEpoch(i64),
+    /// Durably record the current epoch.
+    PersistCurrentEpoch(i64),
+    /// Append to the local log; report `on_durable` once synced.
+    Append {
+        zxid: Zxid,
+        txn: Payload,
+    },
+    /// Drop every logged txn above `zxid` (never a committed one).
+    Truncate {
+        zxid: Zxid,
+    },
+    /// Replace the local state by this snapshot (its txns are committed).
+    LoadSnapshot(SnapshotRef),
+    /// Leader: send `Msg::Snap` with our applied tree as of `zxid` (every `Apply` before this
+    /// action has been carried out, so the tree is exactly there).
+    SendSnapshot {
+        to: Sid,
+        zxid: Zxid,
+    },
+    /// Apply this committed txn (strictly increasing zxids).
+    Apply {
+        zxid: Zxid,
+        txn: Payload,
+    },
+    /// The leader can serve clients (the new epoch is established).
+    Serving,
+    /// Back to the election, with the reason for the log.
+    GiveUp(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ZabConfig {
+    pub me: Sid,
+    pub voters: BTreeSet<Sid>,
+    pub observers: BTreeSet<Sid>,
+    pub tick_ms: u64,
+    pub init_limit_ticks: u64,
+    pub sync_limit_ticks: u64,
+    /// Committed txns the leader keeps in memory for DIFF (ZooKeeper: 500).
+    pub commit_log_count: usize,
+}
+
+impl ZabConfig {
+    fn is_quorum(&self, acks: &BTreeSet<Sid>) -> bool {
+        acks.iter().filter(|s| self.voters.contains(s)).count() * 2 > self.voters.len()
+    }
+}
+
+/// What the local log holds when a role starts.
+#[derive(Debug, Clone)]
+pub struct LogView {
+    pub accepted_epoch: i64,
+    pub current_epoch: i64,
+    /// Highest zxid applied (committed) locally.
+    pub last_committed: Zxid,
+    /// Logged txns, in order, starting after some point at or below `last_committed`:
+    /// committed ones (for the leader's DIFF window) and, above `last_committed`, ones not
+    /// yet known to be committed.
+    pub entries: Vec<(Zxid, Payload)>,
+}
+
+impl LogView {
+    pub fn last_logged(&self) -> Zxid {
+        self.entries
+            .last()
+            .map_or(self.last_committed, |e| e.0.max(self.last_committed))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Leader
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LearnerPhase {
+    /// Sent FOLLOWERINFO; waiting for the epoch to be settled.
+    Discovery,
+    /// Sent LEADERINFO; waiting for ACKEPOCH.
+    EpochSent,
+    /// Sync packets and NEWLEADER sent; waiting for its ACK.
+    Syncing,
+    /// Acked NEWLEADER; waiting for the epoch to be established (UPTODATE).
+    Synced,
+    /// Receiving broadcast.
+    Broadcast,
+}
+
+#[derive(Debug)]
+struct LearnerSlot {
+    phase: LearnerPhase,
+    observer: bool,
+    accepted_epoch: i64,
+    last_heard_ms: u64,
+}
+
+#[derive(Debug)]
+struct Proposal {
+    txn: Payload,
+    acks: BTreeSet<Sid>,
+}
+
+pub struct Leader {
+    cfg: ZabConfig,
+    /// Epoch we were elected with (our current epoch), and our accepted epoch.
+    accepted_epoch: i64,
+    new_epoch: Option<i64>,
+    learners: BTreeMap<Sid, LearnerSlot>,
+    /// Voters (incl. us) that acked NEWLEADER.
+    newleader_acks: BTreeSet<Sid>,
+    established: bool,
+    /// Committed txns kept for DIFF, oldest first.
+    committed: VecDeque<(Zxid, Payload)>,
+    last_committed: Zxid,
+    /// Logged-but-not-committed, by zxid (from before the election and new proposals).
+    proposals: BTreeMap<Zxid, Proposal>,
+    next_counter: u32,
+    durable: Zxid,
+    started_ms: u64,
+    last_ping_ms: u64,
+}
+
+impl Leader {
+    /// Becomes leader after winning an election. `log` is our own state.
+    pub fn new(cfg: ZabConfig, log: LogView, now_ms: u64) -> (Leader, Vec<Action>) {
+        let mut committed = VecDeque::new();
+        let mut proposals = BTreeMap::new();
+        for (z, t) in log.entries.iter().cloned() {
+            if z <= log.last_committed {
+                committed.push_back((z, t));
+            } else {
+                // Our logged tail becomes this epoch's initial history: durable here, and
+                // committed once a quorum has synced it (acked NEWLEADER).
+                proposals.insert(
+                    z,
+                    Proposal {
+                        txn: t,
+                        acks: BTreeSet::from([cfg.me]),
+                    },
+                );
+            }
+        }
+        while committed.len() > cfg.commit_log_count {
+            committed.pop_front();
+        }
+        let durable = log.last_logged();
+        let mut l = Leader {
+            accepted_epoch: log.accepted_epoch,
+            new_epoch: None,
+            learners: BTreeMap::new(),
+            newleader_acks: BTreeSet::new(),
+            established: false,
+            committed,
+            last_committed: log.last_committed,
+            proposals,
+            next_counter: 0,
+            durable,
+            started_ms: now_ms,
+            last_ping_ms: now_ms,
+            cfg,
+        };
+        let mut out = Vec::new();
+        l.maybe_settle_epoch(&mut out);
+        (l, out)
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.established
+    }
+
+    pub fn epoch(&self) -> Option<i64> {
+        self.new_epoch
+    }
+
+    pub fn last_committed(&self) -> Zxid {
+        self.last_committed
+    }
+
+    /// Learners that are receiving broadcast.
+    pub fn synced_learners(&self) -> usize {
+        self.learners
+            .values()
+            .filter(|s| s.phase == LearnerPhase::Broadcast)
+            .count()
+    }
+
+    /// A learner connected (or re-connected) on the quorum port.
+    pub fn on_connect(&mut self, sid: Sid, now_ms: u64) {
+        self.learners.remove(&sid);
+        self.newleader_acks.remove(&sid);
+        let _ = now_ms;
+    }
+
+    /// Acks already counted stay counted: those txns are durable on that server.
+    pub fn on_disconnect(&mut self, sid: Sid) {
+        self.learners.remove(&sid);
+    }
+
+    /// Proposes a new txn (the caller prepared it). `None` when not established yet or the
+    /// counter would overflow (a new election is needed: ZooKeeper's rollover).
+    pub fn propose(&mut self, txn: Payload) -> Option<(Zxid, Vec<Action>)> {
+        let epoch = self.new_epoch?;
+        if !self.established || self.next_counter == u32::MAX {
+            return None;
+        }
+        self.next_counter += 1;
+        let zxid = make_zxid(epoch, self.next_counter);
+        let mut out = vec![Action::Append {
+            zxid,
+            txn: txn.clone(),
+        }];
+        for (&sid, s) in &self.learners {
+            if !s.observer
+                && matches!(
+                    s.phase,
+                    LearnerPhase::Syncing | LearnerPhase::Synced | LearnerPhase::Broadcast
+                )
+            {
+                out.push(Action::Send {
+                    to: sid,
+                    msg: Msg::Proposal {
+                        zxid,
+                        txn: txn.clone(),
+                    },
+                });
+            }
+        }
+        self.proposals.insert(
+            zxid,
+            Proposal {
+                txn,
+                acks: BTreeSet::new(),
+            },
+        );
+        Some((zxid, out))
+    }
+
+    /// Our own log has synced everything up to `zxid`.
+    pub fn on_durable(&mut self, zxid: Zxid) -> Vec<Action> {
+        self.durable = self.durable.max(zxid);
+        let me = self.cfg.me;
+        for (_, p) in self.proposals.range_mut(..=zxid) {
+            p.acks.insert(me);
+        }
+        let mut out = Vec::new();
+        self.try_commit(&mut out);
+        out
+    }
+
+    pub fn on_message(&mut self, from: Sid, msg: Msg, now_ms: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let Some(s) = self.learners.get_mut(&from) {
+            s.last_heard_ms = now_ms;
+        }
+        match msg {
+            Msg::FollowerInfo {
+                accepted_epoch,
+                observer,
+            } => {
+                let known = self.cfg.voters.contains(&from) || self.cfg.observers.contains(&from);
+                if !known || observer != self.cfg.observers.contains(&from) {
+                    return out; // not a member in this role; the caller closes the link
+                }
+                self.learners.insert(
+                    from,
+                    LearnerSlot {
+                        phase: LearnerPhase::Discovery,
+                        observer,
+                        accepted_epoch,
+                        last_heard_ms: now_ms,
+                    },
+                );
+                match self.new_epoch {
+                    None => self.maybe_settle_epoch(&mut out),
+                    Some(e) => {
+                        self.learners.get_mut(&from).expect("inserted").phase =
+                            LearnerPhase::EpochSent;
+                        out.push(Action::Send {
+                            to: from,
+                            msg: Msg::LeaderInfo { new_epoch: e },
+                        });
+                    }
+                }
+            }
+            Msg::AckEpoch {
+                last_zxid,
+                current_epoch,
+            } => {
+                let Some(s) = self.learners.get(&from) else {
+                    return out;
+                };
+                if s.phase != LearnerPhase::EpochSent {
+                    return out;
+                }
+                let _ = current_epoch;
+                self.sync_learner(from, last_zxid, &mut out);
+            }
+            Msg::Ack { zxid } => {
+                let Some(s) = self.learners.get_mut(&from) else {
+                    return out;
+                };
+                let epoch = self.new_epoch.unwrap_or(-1);
+                if zxid == make_zxid(epoch, 0) && s.phase == LearnerPhase::Syncing {
+                    // The ACK of NEWLEADER.
+                    s.phase = LearnerPhase::Synced;
+                    if !s.observer {
+                        self.newleader_acks.insert(from);
+                        // It has logged the initial history we sent it.
+                        for (_, p) in self.proposals.range_mut(..make_zxid(epoch, 0)) {
+                            p.acks.insert(from);
+                        }
+                    }
+                    if self.established {
+                        self.learners.get_mut(&from).expect("present").phase =
+                            LearnerPhase::Broadcast;
+                        out.push(Action::Send {
+                            to: from,
+                            msg: Msg::UpToDate,
+                        });
+                    } else {
+                        self.maybe_establish(&mut out);
+                    }
+                } else if !s.observer {
+                    // Acks are cumulative: a follower logs in zxid order.
+                    for (_, p) in self.proposals.range_mut(..=zxid) {
+                        p.acks.insert(from);
+                    }
+                    self.try_commit(&mut out);
+                }
+            }
+            Msg::PingReply { .. } => {}
+            _ => {} // leader-to-learner messages are not expected here
+        }
+        out
+    }
+
+    pub fn on_tick(&mut self, now_ms: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        let sync_ms = self.cfg.sync_limit_ticks * self.cfg.tick_ms;
+        let init_ms = self.cfg.init_limit_ticks * self.cfg.tick_ms;
+        if !self.established {
+            if now_ms >= self.started_ms + init_ms {
+                out.push(Action::GiveUp(format!(
+                    "no quorum of followers synced within initLimit ({init_ms} ms)"
+                )));
+            }
+            return out;
+        }
+        if now_ms >= self.last_ping_ms + self.cfg.tick_ms / 2 {
+            self.last_ping_ms = now_ms;
+            for &sid in self.learners.keys() {
+                out.push(Action::Send {
+                    to: sid,
+                    msg: Msg::Ping,
+                });
+            }
+        }
+        // Learners that went quiet are dropped; without a quorum of voters we step down.
+        self.learners.retain(|_, s| {
+            let limit = if s.phase == LearnerPhase::Broadcast {
+                sync_ms
+            } else {
+                init_ms
+            };
+            now_ms < s.last_heard_ms + limit
+        });
+        let mut alive: BTreeSet<Sid> = self
+            .learners
+            .iter()
+            .filter(|(_, s)| s.phase == LearnerPhase::Broadcast && !s.observer)
+            .map(|(&sid, _)| sid)
+            .collect();
+        alive.insert(self.cfg.me);
+        if !self.cfg.is_quorum(&alive) {
+            out.push(Action::GiveUp(format!(
+                "lost the quorum: only {alive:?} heard within syncLimit ({sync_ms} ms)"
+            )));
+        }
+        out
+    }
+
+    /// Discovery ends once a quorum of voters (us included) reported an accepted epoch.
+    fn maybe_settle_epoch(&mut self, out: &mut Vec<Action>) {
+        if self.new_epoch.is_some() {
+            return;
+        }
+        let mut reported: BTreeSet<Sid> = self.learners.keys().copied().collect();
+        reported.insert(self.cfg.me);
+        if !self.cfg.is_quorum(&reported) {
+            return;
+        }
+        let max = self
+            .learners
+            .values()
+            .map(|s| s.accepted_epoch)
+            .chain([self.accepted_epoch])
+            .max()
+            .expect("we are there");
+        let e = max + 1;
+        self.new_epoch = Some(e);
+        self.accepted_epoch = e;
+        out.push(Action::PersistAcceptedEpoch(e));
+        for (&sid, s) in self.learners.iter_mut() {
+            s.phase = LearnerPhase::EpochSent;
+            out.push(Action::Send {
+                to: sid,
+                msg: Msg::LeaderInfo { new_epoch: e },
+            });
+        }
+    }
+
+    /// Chooses DIFF, TRUNC+DIFF or SNAP for one learner and queues what it lacks of our
+    /// history (committed txns with their COMMIT, then the initial history not yet
+    /// committed), then NEWLEADER.
+    ///
+    /// Our log is authoritative: it holds every committed txn (we won the election against
+    /// a quorum, and every commit is on a quorum), and a zxid names one txn (one leader per
+    /// epoch), so the learner's log matches ours up to the last zxid both hold.
+    fn sync_learner(&mut self, sid: Sid, peer_last: Zxid, out: &mut Vec<Action>) {
+        let epoch = self.new_epoch.expect("settled");
+        let observer = self.learners[&sid].observer;
+        let history: Vec<Zxid> = self
+            .committed
+            .iter()
+            .map(|e| e.0)
+            .chain(self.proposals.keys().copied())
+            .collect();
+        let hist_last = history.last().copied().unwrap_or(self.last_committed);
+        // The oldest point a DIFF can start from: just before our in-memory window.
+        let window_start = self
+            .committed
+            .front()
+            .map_or(self.last_committed, |e| e.0 - 1);
+        let send_from = if peer_last == hist_last || history.contains(&peer_last) {
+            out.push(Action::Send {
+                to: sid,
+                msg: Msg::Diff { zxid: hist_last },
+            });
+            Some(peer_last)
+        } else if peer_last > window_start {
+            // It logged txns we do not have: cut back to the last zxid we share.
+            let shared = history
+                .iter()
+                .rev()
+                .copied()
+                .find(|&z| z < peer_last)
+                .unwrap_or(window_start);
+            out.push(Action::Send {
+                to: sid,
+                msg: Msg::Trunc { zxid: shared },
+            });
+            Some(shared)
+        } else if peer_last == window_start {
+            out.push(Action::Send {
+                to: sid,
+                msg: Msg::Diff { zxid: hist_last },
+            });
+            Some(peer_last)
+        } else {
+            None
+        };
+        let from = match send_from {
+            Some(z) => z,
+            None => {
+                // Too old for the window: the caller sends our tree at `last_committed`.
+                out.push(Action::SendSnapshot {
+                    to: sid,
+                    zxid: self.last_committed,
+                });
+                self.last_committed
+            }
+        };
+        for (z, t) in self.committed.iter().filter(|e| e.0 > from) {
+            let msgs = if observer {
+                vec![Msg::Inform {
+                    zxid: *z,
+                    txn: t.clone(),
+                }]
+            } else {
+                vec![
+                    Msg::Proposal {
+                        zxid: *z,
+                        txn: t.clone(),
+                    },
+                    Msg::Commit { zxid: *z },
+                ]
+            };
+            for msg in msgs {
+                out.push(Action::Send { to: sid, msg });
+            }
+        }
+        self.finish_sync(sid, epoch, observer, from, out);
+    }
+
+    /// After the committed history: our uncommitted proposals, then NEWLEADER.
+    fn finish_sync(
+        &mut self,
+        sid: Sid,
+        epoch: i64,
+        observer: bool,
+        from: Zxid,
+        out: &mut Vec<Action>,
+    ) {
+        if !observer {
+            for (&z, p) in self.proposals.range(from + 1..) {
+                out.push(Action::Send {
+                    to: sid,
+                    msg: Msg::Proposal {
+                        zxid: z,
+                        txn: p.txn.clone(),
+                    },
+                });
+            }
+        }
+        out.push(Action::Send {
+            to: sid,
+            msg: Msg::NewLeader {
+                zxid: make_zxid(epoch, 0),
+            },
+        });
+        self.learners.get_mut(&sid).expect("present").phase = LearnerPhase::Syncing;
+    }
+
+    fn maybe_establish(&mut self, out: &mut Vec<Action>) {
+        let mut acks = self.newleader_acks.clone();
+        acks.insert(self.cfg.me);
+        if self.established || !self.cfg.is_quorum(&acks) {
+            return;
+        }
+        self.established = true;
+        let epoch = self.new_epoch.expect("settled");
+        out.push(Action::PersistCurrentEpoch(epoch));
+        for (&sid, s) in self.learners.iter_mut() {
+            if s.phase == LearnerPhase::Synced {
+                s.phase = LearnerPhase::Broadcast;
+                out.push(Action::Send {
+                    to: sid,
+                    msg: Msg::UpToDate,
+                });
+            }
+        }
+        out.push(Action::Serving);
+        // Proposals inherited from the old epoch commit with this epoch's quorum.
+        self.try_commit(out);
+    }
+
+    /// Commits, in zxid order, every leading proposal a quorum holds durably.
+    fn try_commit(&mut self, out: &mut Vec<Action>) {
+        if !self.established {
+            return;
+        }
+        while let Some(entry) = self.proposals.first_entry() {
+            if !self.cfg.is_quorum(&entry.get().acks) {
+                break;
+            }
+            let (zxid, p) = entry.remove_entry();
+            self.last_committed = zxid;
+            out.push(Action::Apply {
+                zxid,
+                txn: p.txn.clone(),
+            });
+            for (&sid, s) in &self.learners {
+                // Everyone whose sync has been sent hears of every later commit.
+                if !matches!(
+                    s.phase,
+                    LearnerPhase::Syncing | LearnerPhase::Synced | LearnerPhase::Broadcast
+                ) {
+                    continue;
+                }
+                let msg = if s.observer {
+                    Msg::Inform {
+                        zxid,
+                        txn: p.txn.clone(),
+                    }
+                } else {
+                    Msg::Commit { zxid }
+                };
+                out.push(Action::Send { to: sid, msg });
+            }
+            self.committed.push_back((zxid, p.txn));
+            if self.committed.len() > self.cfg.commit_log_count {
+                self.committed.pop_front();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Learner (follower or observer)
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LearnerState {
+    AwaitLeaderInfo,
+    Syncing,
+    Broadcast,
+}
+
+pub struct Learner {
+    cfg: ZabConfig,
+    leader: Sid,
+    observer: bool,
+    state: LearnerState,
+    accepted_epoch: i64,
+    current_epoch: i64,
+    new_epoch: i64,
+    last_logged: Zxid,
+    last_committed: Zxid,
+    /// Logged but not yet committed, in order.
+    pending: BTreeMap<Zxid, Payload>,
+    /// Commits that arrived before their proposal was durable... or before the proposal:
+    /// apply as soon as both are there.
+    commit_upto: Zxid,
+    durable: Zxid,
+    /// Zxid to ack once durable (NEWLEADER's ack waits for the whole sync to be logged).
+    newleader_ack_at: Option<Zxid>,
+    acked: Zxid,
+    started_ms: u64,
+    last_heard_ms: u64,
+    last_hello_ms: u64,
+}
+
+impl Learner {
+    /// Connects to the elected leader: sends FOLLOWERINFO (OBSERVERINFO for observers).
+    pub fn new(cfg: ZabConfig, leader: Sid, log: &LogView, now_ms: u64) -> (Learner, Vec<Action>) {
+        let observer = cfg.observers.contains(&cfg.me);
+        let pending: BTreeMap<Zxid, Payload> = log
+            .entries
+            .iter()
+            .filter(|e| e.0 > log.last_committed)
+            .cloned()
+            .collect();
+        let l = Learner {
+            leader,
+            observer,
+            state: LearnerState::AwaitLeaderInfo,
+            accepted_epoch: log.accepted_epoch,
+            current_epoch: log.current_epoch,
+            new_epoch: -1,
+            last_logged: log.last_logged(),
+            last_committed: log.last_committed,
+            pending,
+            commit_upto: log.last_committed,
+            durable: log.last_logged(),
+            newleader_ack_at: None,
+            acked: log.last_logged(),
+            started_ms: now_ms,
+            last_heard_ms: now_ms,
+            last_hello_ms: now_ms,
+            cfg,
+        };
+        let out = vec![l.hello()];
+        (l, out)
+    }
+
+    fn hello(&self) -> Action {
+        Action::Send {
+            to: self.leader,
+            msg: Msg::FollowerInfo {
+                accepted_epoch: self.accepted_epoch,
+                observer: self.observer,
+            },
+        }
+    }
+
+    pub fn leader(&self) -> Sid {
+        self.leader
+    }
+
+    pub fn is_serving(&self) -> bool {
+        self.state == LearnerState::Broadcast
+    }
+
+    pub fn last_committed(&self) -> Zxid {
+        self.last_committed
+    }
+
+    pub fn on_message(&mut self, from: Sid, msg: Msg, now_ms: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        if from != self.leader {
+            return out;
+        }
+        self.last_heard_ms = now_ms;
+        match msg {
+            Msg::LeaderInfo { new_epoch } => {
+                if self.state != LearnerState::AwaitLeaderInfo {
+                    return out;
+                }
+                if new_epoch < self.accepted_epoch {
+                    out.push(Action::GiveUp(format!(
+                        "leader proposed epoch {new_epoch}, below our accepted {}",
+                        self.accepted_epoch
+                    )));
+                    return out;
+                }
+                let current = if new_epoch > self.accepted_epoch {
+                    self.accepted_epoch = new_epoch;
+                    out.push(Action::PersistAcceptedEpoch(new_epoch));
+                    self.current_epoch
+                } else {
+                    -1 // already accepted this epoch (ZooKeeper's marker)
+                };
+                self.new_epoch = new_epoch;
+                self.state = LearnerState::Syncing;
+                out.push(Action::Send {
+                    to: self.leader,
+                    msg: Msg::AckEpoch {
+                        last_zxid: self.last_logged,
+                        current_epoch: current,
+                    },
+                });
+            }
+            Msg::Diff { .. } => {}
+            Msg::Trunc { zxid } => {
+                if zxid < self.last_committed {
+                    out.push(Action::GiveUp(format!(
+                        "leader asked to truncate to {zxid:#x}, below our committed {:#x}",
+                        self.last_committed
+                    )));
+                    return out;
+                }
+                self.pending.retain(|&z, _| z <= zxid);
+                self.last_logged = zxid.min(self.last_logged);
+                self.durable = self.durable.min(zxid);
+                self.acked = self.acked.min(zxid);
+                out.push(Action::Truncate { zxid });
+            }
+            Msg::Snap(s) => {
+                self.pending.clear();
+                self.last_logged = s.zxid;
+                self.last_committed = s.zxid;
+                self.commit_upto = s.zxid;
+                self.durable = s.zxid;
+                self.acked = s.zxid;
+                out.push(Action::LoadSnapshot(s));
+            }
+            Msg::Proposal { zxid, txn } => {
+                if zxid <= self.last_logged {
+                    return out; // a re-sent one we already hold
+                }
+                self.last_logged = zxid;
+                self.pending.insert(zxid, txn.clone());
+                out.push(Action::Append { zxid, txn });
+            }
+            Msg::Inform { zxid, txn } => {
+                if zxid <= self.last_committed {
+                    return out;
+                }
+                if zxid > self.last_logged {
+                    self.last_logged = zxid;
+                    self.pending.insert(zxid, txn.clone());
+                    out.push(Action::Append { zxid, txn });
+                }
+                // At or below our log's end it is one we logged before (the sync kept it):
+                // the INFORM is its commit.
+                self.commit_upto = self.commit_upto.max(zxid);
+                self.apply_ready(&mut out);
+            }
+            Msg::Commit { zxid } => {
+                self.commit_upto = self.commit_upto.max(zxid);
+                self.apply_ready(&mut out);
+            }
+            Msg::NewLeader { zxid } => {
+                if epoch_of(zxid) != self.new_epoch {
+                    out.push(Action::GiveUp("NEWLEADER for another epoch".into()));
+                    return out;
+                }
+                // The new epoch becomes current, and is acked, only once everything the
+                // sync sent is durable: a current epoch persisted over a log that then loses
+                // its tail in a crash would win the next election with a history that lacks
+                // committed txns.
+                self.newleader_ack_at = Some(self.last_logged);
+                self.maybe_ack(&mut out);
+            }
+            Msg::UpToDate => {
+                self.state = LearnerState::Broadcast;
+            }
+            Msg::Ping => out.push(Action::Send {
+                to: self.leader,
+                msg: Msg::PingReply {
+                    touches: Vec::new(),
+                },
+            }),
+            _ => {}
+        }
+        out
+    }
+
+    /// Our log has synced everything up to `zxid`.
+    pub fn on_durable(&mut self, zxid: Zxid) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.durable = self.durable.max(zxid);
+        self.maybe_ack(&mut out);
+        self.apply_ready(&mut out);
+        out
+    }
+
+    pub fn on_tick(&mut self, now_ms: u64) -> Vec<Action> {
+        let limit = if self.state == LearnerState::Broadcast {
+            self.cfg.sync_limit_ticks
+        } else {
+            self.cfg.init_limit_ticks
+        } * self.cfg.tick_ms;
+        let since = if self.state == LearnerState::Broadcast {
+            self.last_heard_ms
+        } else {
+            self.started_ms.max(self.last_heard_ms)
+        };
+        if now_ms >= since + limit {
+            return vec![Action::GiveUp(format!(
+                "nothing from leader {} for {limit} ms",
+                self.leader
+            ))];
+        }
+        // The leader may still be finishing its election: knock again every tick, as
+        // ZooKeeper's learner retries its connection.
+        if self.state == LearnerState::AwaitLeaderInfo
+            && now_ms >= self.last_hello_ms + self.cfg.tick_ms
+        {
+            self.last_hello_ms = now_ms;
+            return vec![self.hello()];
+        }
+        Vec::new()
+    }
+
+    fn maybe_ack(&mut self, out: &mut Vec<Action>) {
+        if let Some(at) = self.newleader_ack_at {
+            if self.durable >= at {
+                self.newleader_ack_at = None;
+                self.current_epoch = self.new_epoch;
+                out.push(Action::PersistCurrentEpoch(self.new_epoch));
+                self.acked = self.acked.max(at);
+                out.push(Action::Send {
+                    to: self.leader,
+                    msg: Msg::Ack {
+                        zxid: make_zxid(self.new_epoch, 0),
+                    },
+                });
+            }
+            return; // no proposal acks before NEWLEADER's
+        }
+        if self.observer || self.state == LearnerState::AwaitLeaderInfo {
+            return;
+        }
+        let upto = self.durable.min(self.last_logged);
+        if upto <= self.acked {
+            return;
+        }
+        let fresh: Vec<Zxid> = self
+            .pending
+            .range(self.acked + 1..=upto)
+            .map(|(&z, _)| z)
+            .collect();
+        for zxid in fresh {
+            out.push(Action::Send {
+                to: self.leader,
+                msg: Msg::Ack { zxid },
+            });
+            self.acked = zxid;
+        }
+    }
+
+    /// Applies committed txns in order once they are durably logged here.
+    fn apply_ready(&mut self, out: &mut Vec<Action>) {
+        while let Some((&zxid, _)) = self.pending.first_key_value() {
+            if zxid > self.commit_upto || zxid > self.durable {
+                break;
+            }
+            let txn = self.pending.remove(&zxid).expect("present");
+            self.last_committed = zxid;
+            out.push(Action::Apply { zxid, txn });
+        }
+    }
+}
