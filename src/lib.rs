@@ -8,6 +8,7 @@
 //!   the replies and watch events are posted to every net core's mailbox in commit order.
 //! - `session`    session tracker and expiry buckets (on the consensus core).
 //! - `client/`    an async client used by tests and tools.
+//! - `cli/`       `ringkeeper cli`, the zkCli-compatible shell over `client/`.
 //! - `tools/`     log/snapshot dump and verify, purge, and the Apache ZooKeeper importer.
 
 // `unsafe` is allowed only in `storage::uring`, each block with a `// SAFETY:` comment.
@@ -15,6 +16,7 @@
 
 pub mod acl;
 pub mod bench;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod consensus;

@@ -60,6 +60,8 @@ enum Cmd {
     StartForeground(RunArgs),
     /// Print the version.
     Version,
+    /// A zkCli.sh-compatible shell: `cli [-server host:port] [-timeout ms] [command args]`.
+    Cli(ringkeeper::cli::CliArgs),
     /// Load a server with ZooKeeper requests and report throughput and latency percentiles.
     Bench(ringkeeper::bench::BenchArgs),
     /// Read transaction log files (a dataLogDir or one log.* file); never modifies them.
@@ -424,6 +426,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Cli(args) => ringkeeper::cli::main(args),
         Cmd::Version => {
             println!("ringkeeper {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
