@@ -27,6 +27,7 @@
 //!   local client it belongs to; the uncommitted log tail is kept in memory for the next
 //!   election and TRUNC needs the log thread to cut its files (`recovery::truncate_after`);
 //! - recovery must accept a new epoch's first zxid after a snapshot of the previous one.
+//!
 //! `tests/ensemble.rs` (on the quorum branch until it passes) holds the acceptance tests,
 //! checked against an Apache ZooKeeper 3.8 ensemble.
 
