@@ -4,6 +4,7 @@
 //!   consensus core hands every net core after each commit);
 //! - snapshots: serialising a 100k-znode tree to a file;
 //! - watches: triggering one znode watched by N connections.
+//!
 //! Run with `cargo bench --bench core_paths`; figures in perf/RESULTS.md.
 
 use std::hint::black_box;
