@@ -132,6 +132,7 @@ impl Sim {
             current_epoch: n.current_epoch,
             // Nothing is known committed after a restart: the whole log is the tail.
             last_committed: n.applied.last().map_or(0, |e| e.0),
+            base: 0,
             entries: n.log.clone(),
         }
     }

@@ -172,7 +172,10 @@ pub struct LogView {
     pub current_epoch: i64,
     /// Highest zxid applied (committed) locally.
     pub last_committed: Zxid,
-    /// Logged txns, in order, starting after some point at or below `last_committed`:
+    /// The zxid `entries` start after (0: they hold the whole history). A learner whose
+    /// log ends here can be brought up to date from `entries` alone.
+    pub base: Zxid,
+    /// Logged txns, in order, starting after `base` (at or below `last_committed`):
     /// committed ones (for the leader's DIFF window) and, above `last_committed`, ones not
     /// yet known to be committed.
     pub entries: Vec<(Zxid, Payload)>,
@@ -228,6 +231,8 @@ pub struct Leader {
     established: bool,
     /// Committed txns kept for DIFF, oldest first.
     committed: VecDeque<(Zxid, Payload)>,
+    /// The zxid just before the window's first entry: the oldest point a DIFF starts from.
+    window_base: Zxid,
     last_committed: Zxid,
     /// Logged-but-not-committed, by zxid (from before the election and new proposals).
     proposals: BTreeMap<Zxid, Proposal>,
@@ -257,12 +262,16 @@ impl Leader {
                 );
             }
         }
+        let mut window_base = log.base;
         while committed.len() > cfg.commit_log_count {
-            committed.pop_front();
+            if let Some((z, _)) = committed.pop_front() {
+                window_base = z;
+            }
         }
         let durable = log.last_logged();
         let mut l = Leader {
             accepted_epoch: log.accepted_epoch,
+            window_base,
             new_epoch: None,
             learners: BTreeMap::new(),
             newleader_acks: BTreeSet::new(),
@@ -543,11 +552,9 @@ impl Leader {
             .chain(self.proposals.keys().copied())
             .collect();
         let hist_last = history.last().copied().unwrap_or(self.last_committed);
-        // The oldest point a DIFF can start from: just before our in-memory window.
-        let window_start = self
-            .committed
-            .front()
-            .map_or(self.last_committed, |e| e.0 - 1);
+        // The oldest point a DIFF can start from: just before our in-memory window. (Not
+        // "first zxid - 1": zxids jump at every new epoch.)
+        let window_start = self.window_base;
         let send_from = if peer_last == hist_last || history.contains(&peer_last) {
             out.push(Action::Send {
                 to: sid,
@@ -696,7 +703,9 @@ impl Leader {
             }
             self.committed.push_back((zxid, p.txn));
             if self.committed.len() > self.cfg.commit_log_count {
-                self.committed.pop_front();
+                if let Some((z, _)) = self.committed.pop_front() {
+                    self.window_base = z;
+                }
             }
         }
     }

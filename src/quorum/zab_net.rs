@@ -306,6 +306,7 @@ mod tests {
             accepted_epoch: 0,
             current_epoch: 0,
             last_committed: 0,
+            base: 0,
             entries: Vec::new(),
         }
     }
@@ -317,7 +318,8 @@ mod tests {
     }
 
     /// A leader and two followers over real loopback connections: discovery, sync,
-    /// NEWLEADER/UPTODATE, then 200 pipelined proposals, all applied everywhere in order.
+    /// NEWLEADER/UPTODATE, then 200 pipelined proposals, all applied everywhere in order, one
+    /// follower joining halfway.
     #[test]
     fn leader_and_two_followers_commit_over_loopback() {
         let t0 = Instant::now();
@@ -345,9 +347,10 @@ mod tests {
         let mut applied: Vec<Vec<i64>> = vec![Vec::new(); 3];
         let mut pending_actions: std::collections::VecDeque<(usize, Vec<Action>)> =
             std::collections::VecDeque::new();
-        for net in &nets[..2] {
-            net.connect(3, addr.clone());
-        }
+        // One follower now; the other joins once half the writes have committed, so its
+        // sync has to send it the committed history (DIFF) while proposals keep flowing.
+        nets[0].connect(3, addr.clone());
+        let mut second_joined = false;
         let (l, acts) = Leader::new(cfg(3), empty_log(), now());
         machines.push(M::L(l));
         pending_actions.push_back((2, acts));
@@ -382,6 +385,10 @@ mod tests {
                     let (_, acts) = l.propose(Arc::from(&b"x"[..])).expect("propose");
                     pending_actions.push_back((2, acts));
                 }
+            }
+            if !second_joined && applied[2].len() >= 100 {
+                second_joined = true;
+                nets[1].connect(3, addr.clone());
             }
             if applied.iter().all(|a| a.len() == 200) {
                 break;

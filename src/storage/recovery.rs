@@ -160,6 +160,69 @@ pub fn recover_after(dir: &Path, after: Zxid) -> Result<Recovered> {
     Ok(out)
 }
 
+/// What `truncate_after` removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Truncated {
+    /// Records dropped from the segment that now ends the log.
+    pub records: usize,
+    /// Whole segments deleted (every record in them was newer).
+    pub segments: usize,
+    /// The log's last zxid afterwards.
+    pub last_zxid: Zxid,
+}
+
+/// Drops every logged txn with a zxid greater than `zxid`: Zab's TRUNC, when a new leader
+/// never committed the tail this server logged. Whole newer segments are deleted and the
+/// tail of the segment holding `zxid` is zeroed and synced, so recovery and later appends
+/// see the log end at `zxid`. Run it with the log thread stopped. Refuses a log it cannot
+/// read rather than guess where it ends.
+pub fn truncate_after(dir: &Path, zxid: Zxid) -> Result<Truncated> {
+    let files = list_log_files(dir)?;
+    let mut out = Truncated::default();
+    for (i, (first, path)) in files.iter().enumerate() {
+        if *first > zxid {
+            std::fs::remove_file(path)
+                .with_context(|| format!("removing log segment {}", path.display()))?;
+            out.segments += 1;
+            continue;
+        }
+        let buf = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut pos = 0usize;
+        let mut keep_end = 0usize;
+        while let Scan::Record { zxid: z, next, .. } = scan(&buf, pos) {
+            if z <= zxid {
+                keep_end = next;
+                out.last_zxid = z;
+            } else {
+                out.records += 1;
+            }
+            pos = next;
+        }
+        if !may_hold_after(&files, i, zxid) || keep_end == pos {
+            continue;
+        }
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening {} to truncate it", path.display()))?;
+        f.write_all_at(&vec![0u8; pos - keep_end], keep_end as u64)
+            .and_then(|()| f.sync_data())
+            .with_context(|| format!("truncating {} after {zxid:#x}", path.display()))?;
+    }
+    if out.segments > 0 {
+        super::log_file::sync_dir(dir)
+            .with_context(|| format!("syncing {} after removing segments", dir.display()))?;
+    }
+    if out.records > 0 || out.segments > 0 {
+        tracing::warn!(
+            records = out.records,
+            segments = out.segments,
+            "log truncated after {zxid:#x} (txns the new leader never committed)"
+        );
+    }
+    Ok(out)
+}
+
 /// If the damaged record at `pos` still has a plausible length and an intact record starts
 /// right after it, the damage is corruption in the middle of the log, not a torn write.
 fn intact_record_after(buf: &[u8], pos: usize) -> Option<usize> {
@@ -371,5 +434,49 @@ mod tests {
         assert_eq!(names(10), [11, 21]);
         assert_eq!(names(20), [21]);
         assert_eq!(names(1000), [21]);
+    }
+
+    #[test]
+    fn truncate_after_drops_newer_records_and_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        for (first, last) in [(1, 10), (11, 20), (21, 25)] {
+            let (b, _) = records(first..=last);
+            write_segment(&dir.path().join(format!("log.{first:x}")), &b, 4096);
+        }
+        let t = truncate_after(dir.path(), 14).unwrap();
+        assert_eq!(
+            t,
+            Truncated {
+                records: 6,
+                segments: 1,
+                last_zxid: 14
+            }
+        );
+        assert!(!dir.path().join("log.15").exists());
+        let r = recover(dir.path()).unwrap();
+        assert_eq!(zxids(&r), (1..=14).collect::<Vec<_>>());
+        assert_eq!(r.truncated_bytes, 0, "the cut is clean, not a torn tail");
+        // Appends continue right after 14, where recovery says the log ends.
+        let (p, end) = r.active.unwrap();
+        let mut rec = Vec::new();
+        encode_into(&mut rec, 15, &txn(15));
+        let f = OpenOptions::new().write(true).open(&p).unwrap();
+        f.write_all_at(&rec, end).unwrap();
+        assert_eq!(*zxids(&recover(dir.path()).unwrap()).last().unwrap(), 15);
+    }
+
+    #[test]
+    fn truncate_at_or_past_the_end_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (b, _) = records(1..=5);
+        write_segment(&dir.path().join("log.1"), &b, 4096);
+        let before = std::fs::read(dir.path().join("log.1")).unwrap();
+        assert_eq!(truncate_after(dir.path(), 5).unwrap().records, 0);
+        assert_eq!(truncate_after(dir.path(), 99).unwrap().last_zxid, 5);
+        assert_eq!(std::fs::read(dir.path().join("log.1")).unwrap(), before);
+        // Truncating to before everything leaves an empty log.
+        let t = truncate_after(dir.path(), 0).unwrap();
+        assert_eq!((t.records, t.segments, t.last_zxid), (0, 1, 0));
+        assert!(recover(dir.path()).unwrap().txns.is_empty());
     }
 }

@@ -11,6 +11,7 @@
 // Each integration-test binary compiles this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod ensemble;
 pub mod raw;
 
 use ringkeeper::client::Client;
@@ -121,6 +122,13 @@ impl TestServer {
     /// Spawns the server on the existing directory and port and waits until it answers
     /// `ruok`. Panics (with the log) if it exits or does not come up in time.
     pub fn start_again(&mut self) {
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// Spawns the server without waiting for it (an ensemble member serves only once a
+    /// quorum is up).
+    pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "server is already running");
         let log = OpenOptions::new()
             .create(true)
@@ -132,7 +140,6 @@ impl TestServer {
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log);
         self.child = Some(cmd.spawn().expect("spawn server"));
-        self.wait_ready();
     }
 
     /// SIGTERM, wait for a clean exit, start again on the same data and port.
@@ -270,14 +277,14 @@ impl TestServer {
 
     /// Up (`ruok`) and accepting sessions: Java answers `ruok` before its request
     /// pipeline runs, and `srvr` says so until then.
-    fn serving(&self) -> bool {
+    pub fn serving(&self) -> bool {
         try_four_letter(self.port, "ruok").is_ok_and(|r| r == "imok")
             && try_four_letter(self.port, "srvr")
                 .is_ok_and(|r| r.contains("Mode:") && !r.contains("not currently serving"))
     }
 
     /// The end of the log, for panic messages.
-    fn tail(&self) -> String {
+    pub fn tail(&self) -> String {
         let log = self.log_contents();
         let start = log.len().saturating_sub(4000);
         let start = (start..log.len())
