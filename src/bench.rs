@@ -1,11 +1,21 @@
-//! `ringkeeper bench`: a closed-loop load generator speaking the ZooKeeper protocol with
-//! our own client. Latencies go into an hdrhistogram per run; the report gives ops/s and
-//! p50/p90/p99/p99.9/p99.99/max.
+//! `ringkeeper bench`: a load generator speaking the ZooKeeper protocol with our own client.
+//! Latencies go into an hdrhistogram per run; the report gives ops/s,
+//! p50/p90/p99/p99.9/p99.99/max and errors by kind (`--hgrm` writes the whole distribution
+//! in HdrHistogram's percentile-distribution text format).
 //!
-//! Closed loop: each session keeps `inflight` requests outstanding and issues the next one
-//! when a reply arrives, so the figures are service latencies at the offered concurrency.
+//! Closed loop (default): each session keeps `inflight` requests outstanding and issues the
+//! next one when a reply arrives, so the figures are service latencies at the offered
+//! concurrency.
+//!
+//! Open loop (`--rate R`): requests are issued on a fixed schedule, R per second spread over
+//! the sessions, whether or not earlier ones have been answered, and each latency is
+//! measured from the request's *scheduled* time. A server that stalls for a second is thus
+//! charged for every request that should have gone out during the stall, not just the one
+//! that was waiting (coordinated omission). A session with more than `MAX_BACKLOG` requests
+//! unanswered counts further ones as `backlog` errors instead of queueing without bound.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -61,12 +71,44 @@ pub struct BenchArgs {
     /// Print the final report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Open loop: total requests per second on a fixed schedule (latency from the scheduled
+    /// time). Without it the run is closed-loop.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Also write the latency distribution here (HdrHistogram .hgrm text, microseconds).
+    #[arg(long)]
+    pub hgrm: Option<std::path::PathBuf>,
 }
+
+/// Unanswered requests one session may have in open loop before new ones count as errors.
+pub const MAX_BACKLOG: usize = 10_000;
 
 #[derive(Debug, Default)]
 struct Totals {
     ops: u64,
     errors: u64,
+    by_kind: BTreeMap<String, u64>,
+}
+
+impl Totals {
+    fn error(&mut self, kind: String) {
+        self.errors += 1;
+        *self.by_kind.entry(kind).or_default() += 1;
+    }
+}
+
+/// A short name for an error, for the per-kind counts.
+fn error_kind(e: &ClientError) -> String {
+    match e {
+        ClientError::Keeper(code) => format!("{code:?}"),
+        other => {
+            let s = format!("{other:?}");
+            s.split(['(', ' ', '{'])
+                .next()
+                .unwrap_or("other")
+                .to_string()
+        }
+    }
 }
 
 async fn prepare(args: &BenchArgs) -> Result<()> {
@@ -141,7 +183,9 @@ async fn one_request(
 pub struct Report {
     pub ops: u64,
     pub errors: u64,
+    pub errors_by_kind: BTreeMap<String, u64>,
     pub seconds: f64,
+    /// Nanoseconds.
     pub hist: Histogram<u64>,
 }
 
@@ -154,16 +198,65 @@ impl Report {
         self.hist.value_at_quantile(q) as f64 / 1000.0
     }
 
+    fn mode(args: &BenchArgs) -> String {
+        match args.rate {
+            Some(r) => format!("open loop at {r:.0}/s"),
+            None => format!("closed loop, inflight={}", args.inflight),
+        }
+    }
+
+    fn errors_text(&self) -> String {
+        if self.errors_by_kind.is_empty() {
+            return "0".into();
+        }
+        let kinds: Vec<String> = self
+            .errors_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        format!("{} ({})", self.errors, kinds.join(", "))
+    }
+
+    /// HdrHistogram's percentile-distribution text (values in microseconds), the format
+    /// HdrHistogram's plotter and most tooling read.
+    pub fn hgrm(&self) -> String {
+        let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
+        for v in self.hist.iter_quantiles(5) {
+            let q = v.quantile_iterated_to();
+            let inv = if q < 1.0 {
+                format!("{:.2}", 1.0 / (1.0 - q))
+            } else {
+                "inf".into()
+            };
+            out.push_str(&format!(
+                "{:12.3} {:14.12} {:10} {:>14}\n",
+                v.value_iterated_to() as f64 / 1000.0,
+                q,
+                v.count_since_last_iteration(),
+                inv
+            ));
+        }
+        out.push_str(&format!(
+            "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n\
+             #[Max     = {:12.3}, Total count    = {:12}]\n",
+            self.hist.mean() / 1000.0,
+            self.hist.stdev() / 1000.0,
+            self.hist.max() as f64 / 1000.0,
+            self.hist.len()
+        ));
+        out
+    }
+
     pub fn text(&self, args: &BenchArgs) -> String {
         format!(
-            "workload={:?} clients={} inflight={} value={}B: {:.0} ops/s, errors {}\n\
+            "workload={:?} clients={} {} value={}B: {:.0} ops/s, errors {}\n\
              latency us: p50 {:.0}  p90 {:.0}  p99 {:.0}  p99.9 {:.0}  p99.99 {:.0}  max {:.0}",
             args.workload,
             args.clients,
-            args.inflight,
+            Self::mode(args),
             args.value_size,
             self.ops_per_sec(),
-            self.errors,
+            self.errors_text(),
             self.us(0.5),
             self.us(0.9),
             self.us(0.99),
@@ -174,17 +267,24 @@ impl Report {
     }
 
     pub fn json(&self, args: &BenchArgs) -> String {
+        let kinds: Vec<String> = self
+            .errors_by_kind
+            .iter()
+            .map(|(k, n)| format!("\"{k}\":{n}"))
+            .collect();
         format!(
-            "{{\"workload\":\"{:?}\",\"clients\":{},\"inflight\":{},\"value_size\":{},\
-             \"ops\":{},\"errors\":{},\"seconds\":{:.3},\"ops_per_sec\":{:.1},\
+            "{{\"workload\":\"{:?}\",\"clients\":{},\"inflight\":{},\"rate\":{},\"value_size\":{},\
+             \"ops\":{},\"errors\":{},\"errors_by_kind\":{{{}}},\"seconds\":{:.3},\"ops_per_sec\":{:.1},\
              \"p50_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\
              \"p9999_us\":{:.1},\"max_us\":{:.1}}}",
             args.workload,
             args.clients,
             args.inflight,
+            args.rate.map_or("null".to_string(), |r| format!("{r}")),
             args.value_size,
             self.ops,
             self.errors,
+            kinds.join(","),
             self.seconds,
             self.ops_per_sec(),
             self.us(0.5),
@@ -218,7 +318,69 @@ pub async fn run(args: &BenchArgs) -> Result<Report> {
         ));
     }
     let local = tokio::task::LocalSet::new();
-    for (i, c) in clients.iter().enumerate() {
+    if let Some(rate) = args.rate {
+        anyhow::ensure!(rate > 0.0, "--rate must be positive");
+        // Each session runs its own schedule, offset so the sessions interleave.
+        let every = Duration::from_secs_f64(args.clients as f64 / rate);
+        for (i, c) in clients.iter().enumerate() {
+            let (c, hist, totals, value, args) = (
+                c.clone(),
+                hist.clone(),
+                totals.clone(),
+                value.clone(),
+                args.clone(),
+            );
+            let first = start + every.mul_f64(i as f64 / args.clients as f64);
+            local.spawn_local(async move {
+                let backlog = Rc::new(RefCell::new(0usize));
+                let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15 ^ ((i as u64) << 20));
+                let mut seq = 0u64;
+                for k in 0u64.. {
+                    let scheduled = first + every.mul_f64(k as f64);
+                    if scheduled >= end {
+                        return;
+                    }
+                    tokio::time::sleep_until(scheduled.into()).await;
+                    let measured = scheduled >= warm_end;
+                    if *backlog.borrow() >= MAX_BACKLOG {
+                        if measured {
+                            totals.borrow_mut().error("backlog".into());
+                        }
+                        continue;
+                    }
+                    *backlog.borrow_mut() += 1;
+                    seq += 1;
+                    let mut req_rng = Rng::new(rng.next_u64());
+                    let (c, hist, totals, value, args, backlog) = (
+                        c.clone(),
+                        hist.clone(),
+                        totals.clone(),
+                        value.clone(),
+                        args.clone(),
+                        backlog.clone(),
+                    );
+                    let mut my_seq = seq;
+                    tokio::task::spawn_local(async move {
+                        let r = one_request(&c, &args, &mut req_rng, &value, &mut my_seq).await;
+                        *backlog.borrow_mut() -= 1;
+                        if !measured {
+                            return;
+                        }
+                        // From the scheduled time: waiting behind a stall counts.
+                        let ns = scheduled.elapsed().as_nanos() as u64;
+                        match r {
+                            Ok(()) => {
+                                hist.borrow_mut().saturating_record(ns.max(1));
+                                totals.borrow_mut().ops += 1;
+                            }
+                            Err(e) => totals.borrow_mut().error(error_kind(&e)),
+                        }
+                    });
+                }
+            });
+        }
+    }
+    for (i, c) in clients.iter().enumerate().filter(|_| args.rate.is_none()) {
         for j in 0..args.inflight {
             let (c, hist, totals, value, args) = (
                 c.clone(),
@@ -245,7 +407,7 @@ pub async fn run(args: &BenchArgs) -> Result<Report> {
                             hist.borrow_mut().saturating_record(ns.max(1));
                             totals.borrow_mut().ops += 1;
                         }
-                        Err(_) => totals.borrow_mut().errors += 1,
+                        Err(e) => totals.borrow_mut().error(error_kind(&e)),
                     }
                 }
             });
@@ -277,10 +439,42 @@ pub async fn run(args: &BenchArgs) -> Result<Report> {
     local.await;
     let t = totals.borrow();
     let hist = hist.borrow().clone();
-    Ok(Report {
+    let report = Report {
         ops: t.ops,
         errors: t.errors,
+        errors_by_kind: t.by_kind.clone(),
         seconds: args.duration,
         hist,
-    })
+    };
+    if let Some(path) = &args.hgrm {
+        std::fs::write(path, report.hgrm())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_named_and_counted_by_kind() {
+        assert_eq!(
+            error_kind(&ClientError::Keeper(crate::proto::ErrorCode::NoNode)),
+            "NoNode"
+        );
+        assert_eq!(error_kind(&ClientError::ConnectionLoss), "ConnectionLoss");
+        let mut t = Totals::default();
+        t.error("NoNode".into());
+        t.error("NoNode".into());
+        t.error("backlog".into());
+        let r = Report {
+            ops: 10,
+            errors: t.errors,
+            errors_by_kind: t.by_kind,
+            seconds: 1.0,
+            hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
+        };
+        assert_eq!(r.errors_text(), "3 (NoNode 2, backlog 1)");
+    }
 }
