@@ -320,65 +320,82 @@ pub async fn run(args: &BenchArgs) -> Result<Report> {
     let local = tokio::task::LocalSet::new();
     if let Some(rate) = args.rate {
         anyhow::ensure!(rate > 0.0, "--rate must be positive");
-        // Each session runs its own schedule, offset so the sessions interleave.
-        let every = Duration::from_secs_f64(args.clients as f64 / rate);
-        for (i, c) in clients.iter().enumerate() {
-            let (c, hist, totals, value, args) = (
-                c.clone(),
-                hist.clone(),
-                totals.clone(),
-                value.clone(),
-                args.clone(),
-            );
-            let first = start + every.mul_f64(i as f64 / args.clients as f64);
-            local.spawn_local(async move {
-                let backlog = Rc::new(RefCell::new(0usize));
-                let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15 ^ ((i as u64) << 20));
-                let mut seq = 0u64;
+        // The schedule is kept by a plain thread: tokio's timer has millisecond
+        // granularity, which would add up to a millisecond of lateness to every request.
+        // At each wake-up the pacer releases every request that is due; the wake-up
+        // latency (tens of microseconds) is part of the measured latency.
+        let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
+        let every = Duration::from_secs_f64(1.0 / rate);
+        let n_clients = args.clients;
+        std::thread::Builder::new()
+            .name("bench-pacer".into())
+            .spawn(move || {
                 for k in 0u64.. {
-                    let scheduled = first + every.mul_f64(k as f64);
+                    let scheduled = start + every.mul_f64(k as f64);
                     if scheduled >= end {
                         return;
                     }
-                    tokio::time::sleep_until(scheduled.into()).await;
-                    let measured = scheduled >= warm_end;
-                    if *backlog.borrow() >= MAX_BACKLOG {
-                        if measured {
-                            totals.borrow_mut().error("backlog".into());
-                        }
-                        continue;
+                    let now = Instant::now();
+                    if scheduled > now {
+                        std::thread::sleep(scheduled - now);
                     }
-                    *backlog.borrow_mut() += 1;
-                    seq += 1;
-                    let mut req_rng = Rng::new(rng.next_u64());
-                    let (c, hist, totals, value, args, backlog) = (
-                        c.clone(),
-                        hist.clone(),
-                        totals.clone(),
-                        value.clone(),
-                        args.clone(),
-                        backlog.clone(),
-                    );
-                    let mut my_seq = seq;
-                    tokio::task::spawn_local(async move {
-                        let r = one_request(&c, &args, &mut req_rng, &value, &mut my_seq).await;
-                        *backlog.borrow_mut() -= 1;
-                        if !measured {
-                            return;
-                        }
-                        // From the scheduled time: waiting behind a stall counts.
-                        let ns = scheduled.elapsed().as_nanos() as u64;
-                        match r {
-                            Ok(()) => {
-                                hist.borrow_mut().saturating_record(ns.max(1));
-                                totals.borrow_mut().ops += 1;
-                            }
-                            Err(e) => totals.borrow_mut().error(error_kind(&e)),
-                        }
-                    });
+                    if due_tx.send(((k as usize) % n_clients, scheduled)).is_err() {
+                        return;
+                    }
                 }
-            });
-        }
+            })
+            .context("starting the pacer thread")?;
+        let (clients, hist, totals, value, args) = (
+            clients.clone(),
+            hist.clone(),
+            totals.clone(),
+            value.clone(),
+            args.clone(),
+        );
+        local.spawn_local(async move {
+            let backlog: Vec<Rc<RefCell<usize>>> = (0..clients.len())
+                .map(|_| Rc::new(RefCell::new(0)))
+                .collect();
+            let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
+            let mut seq = 0u64;
+            while let Some((i, scheduled)) = due_rx.recv().await {
+                let measured = scheduled >= warm_end;
+                if *backlog[i].borrow() >= MAX_BACKLOG {
+                    if measured {
+                        totals.borrow_mut().error("backlog".into());
+                    }
+                    continue;
+                }
+                *backlog[i].borrow_mut() += 1;
+                seq += 1;
+                let mut req_rng = Rng::new(rng.next_u64());
+                let (c, hist, totals, value, args, backlog) = (
+                    clients[i].clone(),
+                    hist.clone(),
+                    totals.clone(),
+                    value.clone(),
+                    args.clone(),
+                    backlog[i].clone(),
+                );
+                let mut my_seq = seq;
+                tokio::task::spawn_local(async move {
+                    let r = one_request(&c, &args, &mut req_rng, &value, &mut my_seq).await;
+                    *backlog.borrow_mut() -= 1;
+                    if !measured {
+                        return;
+                    }
+                    // From the scheduled time: waiting behind a stall counts.
+                    let ns = scheduled.elapsed().as_nanos() as u64;
+                    match r {
+                        Ok(()) => {
+                            hist.borrow_mut().saturating_record(ns.max(1));
+                            totals.borrow_mut().ops += 1;
+                        }
+                        Err(e) => totals.borrow_mut().error(error_kind(&e)),
+                    }
+                });
+            }
+        });
     }
     for (i, c) in clients.iter().enumerate().filter(|_| args.rate.is_none()) {
         for j in 0..args.inflight {
