@@ -97,6 +97,22 @@ impl Totals {
     }
 }
 
+/// Counts one measured request's outcome.
+fn record(
+    hist: &RefCell<Histogram<u64>>,
+    totals: &RefCell<Totals>,
+    r: std::result::Result<(), ClientError>,
+    ns: u64,
+) {
+    match r {
+        Ok(()) => {
+            hist.borrow_mut().saturating_record(ns.max(1));
+            totals.borrow_mut().ops += 1;
+        }
+        Err(e) => totals.borrow_mut().error(error_kind(&e)),
+    }
+}
+
 /// A short name for an error, for the per-kind counts.
 fn error_kind(e: &ClientError) -> String {
     match e {
@@ -385,14 +401,7 @@ pub async fn run(args: &BenchArgs) -> Result<Report> {
                         return;
                     }
                     // From the scheduled time: waiting behind a stall counts.
-                    let ns = scheduled.elapsed().as_nanos() as u64;
-                    match r {
-                        Ok(()) => {
-                            hist.borrow_mut().saturating_record(ns.max(1));
-                            totals.borrow_mut().ops += 1;
-                        }
-                        Err(e) => totals.borrow_mut().error(error_kind(&e)),
-                    }
+                    record(&hist, &totals, r, scheduled.elapsed().as_nanos() as u64);
                 });
             }
         });
@@ -418,14 +427,7 @@ pub async fn run(args: &BenchArgs) -> Result<Report> {
                     if t0 < warm_end {
                         continue;
                     }
-                    let ns = t0.elapsed().as_nanos() as u64;
-                    match r {
-                        Ok(()) => {
-                            hist.borrow_mut().saturating_record(ns.max(1));
-                            totals.borrow_mut().ops += 1;
-                        }
-                        Err(e) => totals.borrow_mut().error(error_kind(&e)),
-                    }
+                    record(&hist, &totals, r, t0.elapsed().as_nanos() as u64);
                 }
             });
         }

@@ -109,38 +109,6 @@ pub fn parse_acl(s: &str, warnings: &mut Vec<String>) -> Vec<Acl> {
     out
 }
 
-/// KeeperException.getCodeMessage.
-fn code_message(code: ErrorCode) -> &'static str {
-    use ErrorCode::*;
-    match code {
-        Ok => "ok",
-        RuntimeInconsistency => "RuntimeInconsistency",
-        DataInconsistency => "DataInconsistency",
-        MarshallingError => "MarshallingError",
-        Unimplemented => "Unimplemented",
-        BadArguments => "BadArguments",
-        UnknownSession => "UnknownSession",
-        NewConfigNoQuorum => "NewConfigNoQuorum",
-        ReconfigInProgress => "ReconfigInProgress",
-        NoNode => "NoNode",
-        NoAuth => "NoAuth",
-        BadVersion => "BadVersion",
-        NoChildrenForEphemerals => "NoChildrenForEphemerals",
-        NodeExists => "NodeExists",
-        NotEmpty => "Directory not empty",
-        SessionExpired => "Session expired",
-        InvalidAcl => "InvalidACL",
-        AuthFailed => "AuthFailed",
-        SessionMoved => "Session moved",
-        NotReadOnly => "Not a read-only call",
-        EphemeralOnLocalSession => "Ephemeral node on local session",
-        NoWatcher => "No such watcher",
-        ReconfigDisabled => "Reconfig is disabled",
-        QuotaExceeded => "Quota has exceeded",
-        ThrottledOp => "Op throttled due to high load",
-    }
-}
-
 /// A server error on `path` in zkCli 3.8's words (CliWrapperException for the common
 /// codes, `KeeperErrorCode = ... for path` for the rest).
 pub fn keeper_message(code: ErrorCode, path: &str) -> String {
@@ -155,8 +123,8 @@ pub fn keeper_message(code: ErrorCode, path: &str) -> String {
         NoAuth => format!("Insufficient permission : {path}"),
         BadArguments => format!("Arguments are not valid : {path}"),
         BadVersion => format!("version No is not valid : {path}"),
-        other if path.is_empty() => format!("KeeperErrorCode = {}", code_message(other)),
-        other => format!("KeeperErrorCode = {} for {path}", code_message(other)),
+        other if path.is_empty() => format!("KeeperErrorCode = {}", other.message()),
+        other => format!("KeeperErrorCode = {} for {path}", other.message()),
     }
 }
 
