@@ -35,6 +35,9 @@ pub enum Workload {
     Mixed,
     /// create then delete of a fresh key.
     CreateDelete,
+    /// Every session watches one znode; a separate writer changes it. One op is one round:
+    /// its latency runs from sending the write to the last session's notification.
+    WatchFanout,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -179,6 +182,7 @@ async fn one_request(
         Workload::Get => true,
         Workload::Set => false,
         Workload::Mixed => rng.unit() < args.read_ratio,
+        Workload::WatchFanout => unreachable!("watch fan-out runs in its own loop"),
         Workload::CreateDelete => {
             *seq += 1;
             let p = format!("{}/cd-{:x}-{}", args.root, rng.next_u64(), seq);
@@ -317,6 +321,9 @@ impl Report {
 /// second on stderr.
 pub async fn run(args: &BenchArgs) -> Result<Report> {
     prepare(args).await?;
+    if args.workload == Workload::WatchFanout {
+        return run_fanout(args).await;
+    }
     let hist = Rc::new(RefCell::new(
         Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
     ));
@@ -468,6 +475,95 @@ pub async fn run(args: &BenchArgs) -> Result<Report> {
     if let Some(path) = &args.hgrm {
         std::fs::write(path, report.hgrm())
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report)
+}
+
+/// The watch fan-out workload: `clients` watchers of `<root>/k0`, one writer, rounds back to
+/// back until the duration is over.
+async fn run_fanout(args: &BenchArgs) -> Result<Report> {
+    anyhow::ensure!(
+        args.rate.is_none(),
+        "watch-fanout runs rounds back to back; --rate does not apply"
+    );
+    let connect = || async {
+        Client::connect(&args.server, Duration::from_secs(30))
+            .await
+            .with_context(|| format!("connecting to {}", args.server))
+    };
+    let path = format!("{}/k0", args.root);
+    let writer = connect().await?;
+    let mut watchers = Vec::new();
+    for _ in 0..args.clients {
+        let c = connect().await?;
+        let events = c.events().expect("a fresh client's event stream");
+        watchers.push((c, events));
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
+    let mut totals = Totals::default();
+    let value = vec![b'w'; args.value_size];
+    let start = Instant::now();
+    let warm_end = start + Duration::from_secs_f64(args.warmup);
+    let end = warm_end + Duration::from_secs_f64(args.duration);
+    let mut last_report = Instant::now();
+    let mut last_ops = 0;
+    while Instant::now() < end {
+        // Arm every watch (pipelined), then fire them with one write.
+        let arms: Vec<_> = watchers
+            .iter()
+            .map(|(c, _)| c.get_data(&path, true))
+            .collect();
+        let mut armed = true;
+        for a in arms {
+            if let Err(e) = a.await {
+                totals.error(error_kind(&e));
+                armed = false;
+            }
+        }
+        if !armed {
+            continue;
+        }
+        let t0 = Instant::now();
+        if let Err(e) = writer.set_data(&path, &value, -1).await {
+            totals.error(error_kind(&e));
+            continue;
+        }
+        let mut missed = false;
+        for (_, events) in watchers.iter_mut() {
+            match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+                Ok(Some(_)) => {}
+                _ => missed = true,
+            }
+        }
+        if t0 < warm_end {
+            continue;
+        }
+        if missed {
+            totals.error("notification missing".into());
+            continue;
+        }
+        hist.saturating_record((t0.elapsed().as_nanos() as u64).max(1));
+        totals.ops += 1;
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            eprintln!(
+                "{:>8} rounds/s  p99 {:>8.0} us  errors {}",
+                totals.ops - last_ops,
+                hist.value_at_quantile(0.99) as f64 / 1000.0,
+                totals.errors
+            );
+            last_ops = totals.ops;
+            last_report = Instant::now();
+        }
+    }
+    let report = Report {
+        ops: totals.ops,
+        errors: totals.errors,
+        errors_by_kind: totals.by_kind,
+        seconds: args.duration,
+        hist,
+    };
+    if let Some(p) = &args.hgrm {
+        std::fs::write(p, report.hgrm()).with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(report)
 }

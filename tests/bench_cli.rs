@@ -82,3 +82,12 @@ fn open_loop_keeps_to_its_schedule_and_writes_hgrm() {
         .expect("total count line");
     assert_eq!(total as f64, ops, "the file holds every measured request");
 }
+
+/// Every round's notifications reach every watcher.
+#[test]
+fn watch_fanout_rounds_reach_every_watcher() {
+    let server = TestServer::start();
+    let (json, _) = bench(&server, &["--workload", "watch-fanout"]);
+    assert!(field(&json, "ops") > 0.0, "{json}");
+    assert_eq!(field(&json, "errors"), 0.0, "{json}");
+}
