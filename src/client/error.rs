@@ -49,10 +49,7 @@ impl ClientError {
     /// Whether a retry policy may retry this error: only connection loss and timeouts
     /// (as Curator's `RetryLoop` does), never server answers or an expired session.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            ClientError::ConnectionLoss | ClientError::Timeout(_)
-        )
+        matches!(self, ClientError::ConnectionLoss | ClientError::Timeout(_))
     }
 
     /// The server error code, if this is a `Keeper` error.

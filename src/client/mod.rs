@@ -30,10 +30,8 @@ mod reference_tests;
 
 pub use conn::Reply;
 pub use error::{ClientError, Result};
+pub use session::{RetryPolicy, SessionState, Txn, Watch, WatchStream, ZkOptions, ZooKeeper};
 pub use types::*;
-pub use session::{
-    RetryPolicy, SessionState, Txn, Watch, WatchStream, ZkOptions, ZooKeeper,
-};
 
 pub use crate::proto::records::{Acl, ClientInfo, Id, ReplyHeader, Stat};
 pub use crate::proto::ErrorCode;

@@ -220,6 +220,9 @@ impl ZooKeeper {
         let deadline = tokio::time::Instant::now() + opts.session_timeout.max(opts.call_timeout);
         match supervisor::connect(&shared, deadline).await {
             supervisor::Outcome::Up(c) => {
+                // Installed before returning, so the caller's first call and state
+                // subscription see Connected.
+                supervisor::install(&shared, &c);
                 tokio::spawn(supervisor::run(shared.clone(), c));
                 Ok(ZooKeeper { shared })
             }
@@ -235,7 +238,12 @@ impl ZooKeeper {
     }
 
     pub fn session_password(&self) -> Vec<u8> {
-        self.shared.session.lock().expect("session lock").passwd.clone()
+        self.shared
+            .session
+            .lock()
+            .expect("session lock")
+            .passwd
+            .clone()
     }
 
     pub fn negotiated_timeout(&self) -> Duration {
@@ -255,7 +263,11 @@ impl ZooKeeper {
     pub fn state_changes(&self) -> mpsc::UnboundedReceiver<SessionState> {
         let (tx, rx) = mpsc::unbounded_channel();
         if !self.state().is_terminal() {
-            self.shared.listeners.lock().expect("listeners lock").push(tx);
+            self.shared
+                .listeners
+                .lock()
+                .expect("listeners lock")
+                .push(tx);
         }
         rx
     }
@@ -337,9 +349,7 @@ impl ZooKeeper {
         mode: CreateMode,
     ) -> Result<(String, Stat)> {
         let sp = self.server_path(path)?;
-        let (p, st) = self
-            .run(|c| c.create2(&sp, data, acl, mode))
-            .await?;
+        let (p, st) = self.run(|c| c.create2(&sp, data, acl, mode)).await?;
         Ok((self.client_path(&p), st))
     }
 
@@ -377,7 +387,12 @@ impl ZooKeeper {
             at.push('/');
             at.push_str(part);
             match self
-                .create(&at, b"", &crate::client::acl::open_unsafe(), CreateMode::Persistent)
+                .create(
+                    &at,
+                    b"",
+                    &crate::client::acl::open_unsafe(),
+                    CreateMode::Persistent,
+                )
                 .await
             {
                 Ok(_) | Err(ClientError::Keeper(ErrorCode::NodeExists)) => {}

@@ -61,7 +61,10 @@ mod tests {
         for attempt in 0..5 {
             let s = p.sleep_before(attempt, &mut rng).unwrap();
             let most = Duration::from_millis(10 * (1 << (attempt + 1))).min(p.max_sleep);
-            assert!(s >= Duration::from_millis(10) && s <= most, "{attempt}: {s:?}");
+            assert!(
+                s >= Duration::from_millis(10) && s <= most,
+                "{attempt}: {s:?}"
+            );
         }
         assert_eq!(p.sleep_before(5, &mut rng), None);
         assert_eq!(RetryPolicy::none().sleep_before(0, &mut rng), None);

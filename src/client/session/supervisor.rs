@@ -4,7 +4,7 @@
 //! connection. It gives up with `Expired` when the server says so, or (Curator's rule) when
 //! no server took the session back within the session timeout.
 
-use super::{Conn, Shared, SessionState};
+use super::{Conn, SessionState, Shared};
 use crate::client::error::ClientError;
 use crate::client::{Client, ConnectOptions};
 use crate::proto::ErrorCode;
@@ -72,8 +72,7 @@ pub(super) async fn connect(shared: &Arc<Shared>, deadline: Instant) -> Outcome 
         }
         if idx + 1 == n {
             // A full round failed: back off a little before the next one.
-            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now())))
-                .await;
+            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
             pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
@@ -101,11 +100,10 @@ async fn restore(shared: &Arc<Shared>, c: &Client) -> crate::client::Result<()> 
     Ok(())
 }
 
-/// Runs for the life of the session.
+/// Runs for the life of the session; `first` is already installed.
 pub(super) async fn run(shared: Arc<Shared>, first: Client) {
     let mut client = first;
     let end = loop {
-        install(&shared, &client);
         tokio::select! {
             _ = client.wait_disconnected() => {}
             _ = shared.close.notified() => break SessionState::Closed,
@@ -123,7 +121,10 @@ pub(super) async fn run(shared: Arc<Shared>, first: Client) {
             _ = shared.close.notified() => Outcome::Ended(SessionState::Closed),
         };
         match outcome {
-            Outcome::Up(c) => client = c,
+            Outcome::Up(c) => {
+                install(&shared, &c);
+                client = c;
+            }
             Outcome::Ended(state) => break state,
         }
     };
@@ -132,7 +133,7 @@ pub(super) async fn run(shared: Arc<Shared>, first: Client) {
 
 /// Makes `client` the connection user calls go to, with a task feeding its events to the
 /// watch registry.
-fn install(shared: &Arc<Shared>, client: &Client) {
+pub(super) fn install(shared: &Arc<Shared>, client: &Client) {
     if let Some(mut events) = client.events() {
         let sh = shared.clone();
         tokio::spawn(async move {

@@ -15,7 +15,10 @@ pub struct Txn {
 
 impl Txn {
     pub(super) fn new(zk: ZooKeeper) -> Txn {
-        Txn { zk, ops: Vec::new() }
+        Txn {
+            zk,
+            ops: Vec::new(),
+        }
     }
 
     pub fn create(mut self, path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Txn {

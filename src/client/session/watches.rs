@@ -255,9 +255,9 @@ impl Future for Watch {
     type Output = Result<WatchedEvent>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx).poll(cx).map(|r| {
-            r.unwrap_or_else(|_| Err(ClientError::Recipe("watch removed".into())))
-        })
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or_else(|_| Err(ClientError::Recipe("watch removed".into()))))
     }
 }
 
@@ -320,7 +320,10 @@ mod tests {
         r.dispatch(&ev(EventType::NodeCreated, "/a/b/c"), &none);
         r.dispatch(&ev(EventType::NodeChildrenChanged, "/a"), &none);
         assert_eq!(rec.next_event().await.unwrap().path, "/a/b/c");
-        assert_eq!(per.next_event().await.unwrap().kind, EventType::NodeChildrenChanged);
+        assert_eq!(
+            per.next_event().await.unwrap().kind,
+            EventType::NodeChildrenChanged
+        );
         let l = r.restore_lists();
         assert_eq!((l.persistent.len(), l.recursive.len()), (1, 1));
         r.fail_all(|| ClientError::SessionExpired);
