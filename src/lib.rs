@@ -20,6 +20,7 @@ pub mod config;
 pub mod consensus;
 pub mod prep;
 pub mod proto;
+pub mod recipes;
 pub mod rng;
 pub mod server;
 pub mod session;
