@@ -137,21 +137,7 @@ async fn a_session_the_server_ended_is_reported_as_expired() {
     // Someone else resumes our session on another connection and closes it: the server ends
     // the session and drops our connection; the reconnection handshake is then answered
     // with timeout 0, which must surface as Expired rather than endless reconnecting.
-    // The two connections may move the session back and forth (each resume closes the
-    // other's connection), so the thief tries until its close gets through.
-    for attempt in 0.. {
-        assert!(attempt < 50, "closeSession never got through");
-        let opts = zk.resume_options(&server.addr());
-        match ringkeeper::client::Client::connect_with(opts).await {
-            Ok(thief) => match thief.close().await {
-                Ok(()) => break,
-                Err(ClientError::ConnectionLoss) => continue,
-                Err(e) => panic!("close: {e}"),
-            },
-            Err(ClientError::SessionExpired) => break,
-            Err(e) => panic!("resume: {e}"),
-        }
-    }
+    common::end_session(&zk, &server.addr()).await;
     wait_state(&mut states, SessionState::Expired).await;
     let e = zk.exists("/").await.unwrap_err();
     assert!(matches!(e, ClientError::SessionExpired), "{e:?}");

@@ -362,3 +362,22 @@ fn try_four_letter(port: u16, cmd: &str) -> std::io::Result<String> {
     s.read_to_string(&mut out)?;
     Ok(out)
 }
+
+/// Ends a `ZooKeeper` session from outside, as a server-side expiry would: another
+/// connection resumes it and closes it. The two connections may move the session back and
+/// forth (each resume drops the other's connection), so this retries until the close lands.
+pub async fn end_session(zk: &ringkeeper::client::ZooKeeper, addr: &str) {
+    use ringkeeper::client::ClientError;
+    for _ in 0..50 {
+        match Client::connect_with(zk.resume_options(addr)).await {
+            Ok(thief) => match thief.close().await {
+                Ok(()) => return,
+                Err(ClientError::ConnectionLoss) => continue,
+                Err(e) => panic!("closeSession: {e}"),
+            },
+            Err(ClientError::SessionExpired) => return,
+            Err(e) => panic!("resume session: {e}"),
+        }
+    }
+    panic!("closeSession never got through");
+}
