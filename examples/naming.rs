@@ -24,7 +24,7 @@ async fn main() {
             let ns = NamingService::new(&zk, &base);
             let mut mine = Vec::new();
             for _ in 0..names {
-                let n = ns.unique_name(&format!("task-")).await.expect("name");
+                let n = ns.unique_name("task-").await.expect("name");
                 println!("client-{c} got {n}");
                 mine.push(n);
             }
