@@ -138,6 +138,13 @@ async fn a_session_the_server_ended_is_reported_as_expired() {
     // the session and drops our connection; the reconnection handshake is then answered
     // with timeout 0, which must surface as Expired rather than endless reconnecting.
     common::end_session(&zk, &server.addr()).await;
+    // Our connection is dropped by the server, or our next write is answered SESSIONEXPIRED.
+    // (A write: when our reconnection raced the close, ringkeeper still serves reads on our
+    // connection, where ZooKeeper would have refused the close with SESSIONMOVED.)
+    let r = zk
+        .create("/probe", b"", &acl::open_unsafe(), CreateMode::Persistent)
+        .await;
+    assert!(r.is_err(), "a write on a closed session succeeded: {r:?}");
     wait_state(&mut states, SessionState::Expired).await;
     let e = zk.exists("/").await.unwrap_err();
     assert!(matches!(e, ClientError::SessionExpired), "{e:?}");

@@ -136,6 +136,8 @@ struct Shared {
     state: watch::Sender<SessionState>,
     listeners: Mutex<Vec<mpsc::UnboundedSender<SessionState>>>,
     close: Notify,
+    /// A reply said SESSIONEXPIRED: the supervisor ends the session.
+    expired: Notify,
 }
 
 impl Shared {
@@ -216,6 +218,7 @@ impl ZooKeeper {
             state,
             listeners: Mutex::new(Vec::new()),
             close: Notify::new(),
+            expired: Notify::new(),
         });
         let deadline = tokio::time::Instant::now() + opts.session_timeout.max(opts.call_timeout);
         match supervisor::connect(&shared, deadline).await {
@@ -313,6 +316,10 @@ impl ZooKeeper {
         let limit = self.shared.call_timeout;
         let c = self.connection(limit).await?;
         match tokio::time::timeout(limit, f(c)).await {
+            Ok(Err(ClientError::Keeper(ErrorCode::SessionExpired))) => {
+                self.shared.expired.notify_one();
+                Err(ClientError::SessionExpired)
+            }
             Ok(r) => r,
             Err(_) => Err(ClientError::Timeout(limit)),
         }

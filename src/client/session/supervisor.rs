@@ -107,6 +107,7 @@ pub(super) async fn run(shared: Arc<Shared>, first: Client) {
         tokio::select! {
             _ = client.wait_disconnected() => {}
             _ = shared.close.notified() => break SessionState::Closed,
+            _ = shared.expired.notified() => break SessionState::Expired,
         }
         {
             let mut s = shared.session.lock().expect("session lock");
