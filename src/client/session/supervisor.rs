@@ -78,6 +78,9 @@ pub(super) async fn connect(shared: &Arc<Shared>, deadline: Instant) -> Outcome 
     }
 }
 
+/// The Java client's bound on one SetWatches request's paths.
+const SET_WATCHES_MAX_BYTES: usize = 128 * 1024;
+
 /// Auth first, then watches, as the Java client queues them ahead of user packets.
 async fn restore(shared: &Arc<Shared>, c: &Client) -> crate::client::Result<()> {
     let auth = shared.auth.lock().expect("auth lock").clone();
@@ -85,8 +88,8 @@ async fn restore(shared: &Arc<Shared>, c: &Client) -> crate::client::Result<()> 
         c.add_auth(&scheme, &data).await?;
     }
     let lists = shared.watches.lock().expect("watches lock").restore_lists();
-    if !lists.is_empty() {
-        let zxid = shared.session.lock().expect("session lock").last_zxid;
+    let zxid = shared.session.lock().expect("session lock").last_zxid;
+    for lists in lists.batches(SET_WATCHES_MAX_BYTES) {
         c.set_watches(
             zxid,
             &strs(&lists.data),

@@ -51,6 +51,38 @@ pub struct RestoreLists {
 }
 
 impl RestoreLists {
+    /// Splits into lists whose paths total at most `max_bytes` each (the Java client keeps
+    /// every SetWatches under 128 KiB so it stays far below jute.maxbuffer). A single path
+    /// longer than the limit still travels, alone.
+    pub fn batches(self, max_bytes: usize) -> Vec<RestoreLists> {
+        let mut out = Vec::new();
+        let mut cur = RestoreLists::default();
+        let mut size = 0;
+        let kinds: [(Vec<String>, fn(&mut RestoreLists) -> &mut Vec<String>); 5] = [
+            (self.data, |l| &mut l.data),
+            (self.exist, |l| &mut l.exist),
+            (self.child, |l| &mut l.child),
+            (self.persistent, |l| &mut l.persistent),
+            (self.recursive, |l| &mut l.recursive),
+        ];
+        for (paths, field) in kinds {
+            for p in paths {
+                // 4 bytes of length prefix per string on the wire.
+                let len = p.len() + 4;
+                if size + len > max_bytes && !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                    size = 0;
+                }
+                size += len;
+                field(&mut cur).push(p);
+            }
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
             && self.exist.is_empty()
@@ -309,6 +341,28 @@ mod tests {
         r.dispatch(&ev(EventType::NodeDeleted, "/app/a"), &chroot);
         assert_eq!(child.await.unwrap().kind, EventType::NodeDeleted);
         assert!(r.restore_lists().is_empty());
+    }
+
+    #[test]
+    fn restore_lists_split_into_bounded_batches() {
+        let l = RestoreLists {
+            data: (0..10).map(|i| format!("/d{i:03}")).collect(),
+            child: (0..10).map(|i| format!("/c{i:03}")).collect(),
+            recursive: vec!["/r".into()],
+            ..RestoreLists::default()
+        };
+        let batches = l.batches(45);
+        // 9 wire bytes per path: five per batch of 45; "/r" opens a fifth batch.
+        assert_eq!(batches.len(), 5);
+        assert!(batches
+            .iter()
+            .all(|b| b.data.len() + b.child.len() + b.recursive.len() <= 5));
+        let total: usize = batches
+            .iter()
+            .map(|b| b.data.len() + b.child.len() + b.recursive.len())
+            .sum();
+        assert_eq!(total, 21);
+        assert_eq!(batches[4].recursive, vec!["/r".to_string()]);
     }
 
     #[tokio::test]
