@@ -50,6 +50,9 @@ pub struct RestoreLists {
     pub recursive: Vec<String>,
 }
 
+/// Picks one of the five lists of a `RestoreLists`.
+type ListOf = fn(&mut RestoreLists) -> &mut Vec<String>;
+
 impl RestoreLists {
     /// Splits into lists whose paths total at most `max_bytes` each (the Java client keeps
     /// every SetWatches under 128 KiB so it stays far below jute.maxbuffer). A single path
@@ -58,7 +61,7 @@ impl RestoreLists {
         let mut out = Vec::new();
         let mut cur = RestoreLists::default();
         let mut size = 0;
-        let kinds: [(Vec<String>, fn(&mut RestoreLists) -> &mut Vec<String>); 5] = [
+        let kinds: [(Vec<String>, ListOf); 5] = [
             (self.data, |l| &mut l.data),
             (self.exist, |l| &mut l.exist),
             (self.child, |l| &mut l.child),
