@@ -597,3 +597,65 @@ async fn naming_service_hands_out_unique_ordered_names() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn semaphore_lease_of_an_expired_session_goes_to_a_waiter() {
+    let server = TestServer::start_with(FAST);
+    let a = zk(&server).await;
+    let b = zk(&server).await;
+    let la = Semaphore::new(&a, "/sem-exp", "a", 1)
+        .acquire()
+        .await
+        .unwrap();
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move {
+            Semaphore::new(&b, "/sem-exp", "b", 1)
+                .acquire()
+                .await
+                .unwrap()
+        }
+    });
+    end_session(&a, &server.addr()).await;
+    bounded("holder notices", la.lost()).await;
+    assert!(!la.is_held());
+    let lb = bounded("waiter gets the lease", waiter).await.unwrap();
+    assert!(lb.is_held());
+    let holders = Semaphore::new(&b, "/sem-exp", "", 1)
+        .lease_holders()
+        .await
+        .unwrap();
+    assert_eq!(holders, vec!["b".to_string()]);
+}
+
+#[tokio::test]
+async fn barrier_members_wait_through_a_restart() {
+    let mut server = TestServer::start_with(FAST);
+    let first = zk(&server).await;
+    let early = tokio::spawn({
+        let first = first.clone();
+        async move { NMemberBarrier::new(&first, "/nb", 2).enter(b"early").await }
+    });
+    bounded("first member in", async {
+        while first.exists("/nb").await.unwrap().is_none()
+            || NMemberBarrier::new(&first, "/nb", 2)
+                .members()
+                .await
+                .unwrap()
+                < 1
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    server.restart();
+    let second = zk(&server).await;
+    NMemberBarrier::new(&second, "/nb", 2)
+        .enter(b"late")
+        .await
+        .unwrap();
+    bounded("first member released", early)
+        .await
+        .unwrap()
+        .unwrap();
+}
