@@ -7,8 +7,12 @@
 //!   (`storage/`) makes it durable with group commit, then it is applied to the `tree/` and
 //!   the replies and watch events are posted to every net core's mailbox in commit order.
 //! - `session`    session tracker and expiry buckets (on the consensus core).
-//! - `client/`    an async client used by tests and tools.
+//! - `client/`    an async client: `Client` (one connection; tests and tools) and `ZooKeeper`
+//!   (`client/session/`: a reconnecting session with chroot, watch streams and retries).
 //! - `cli/`       `ringkeeper cli`, the zkCli-compatible shell over `client/`.
+//! - `recipes/`   locks, read/write lock, semaphore, queues, barriers, election, registry,
+//!   config watch, load balancing, counter, naming; kazoo-compatible where kazoo has a twin.
+//! - `quorum/`    the ensemble's election and Zab machines, wire formats and connections.
 //! - `tools/`     log/snapshot dump and verify, purge, and the Apache ZooKeeper importer.
 
 // `unsafe` is allowed only in `storage::uring`, each block with a `// SAFETY:` comment.
@@ -24,6 +28,7 @@ pub mod metrics;
 pub mod prep;
 pub mod proto;
 pub mod quorum;
+pub mod recipes;
 pub mod rng;
 pub mod server;
 pub mod service;

@@ -21,6 +21,18 @@ pub enum ClientError {
     /// The server broke the wire protocol (bad frame, out-of-order reply, bad body).
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// A caller mistake found before anything was sent (bad connect string, bad path).
+    #[error("bad arguments: {0}")]
+    BadArguments(String),
+    /// The session handle was closed by its owner.
+    #[error("session closed")]
+    Closed,
+    /// A per-call timeout ran out before the reply arrived.
+    #[error("operation timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// A recipe was cancelled, or its session ended while it waited.
+    #[error("{0}")]
+    Recipe(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -32,6 +44,12 @@ impl ClientError {
             Some(c) => ClientError::Keeper(c),
             None => ClientError::UnknownCode(code),
         }
+    }
+
+    /// Whether a retry policy may retry this error: only connection loss and timeouts
+    /// (as Curator's `RetryLoop` does), never server answers or an expired session.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ClientError::ConnectionLoss | ClientError::Timeout(_))
     }
 
     /// The server error code, if this is a `Keeper` error.

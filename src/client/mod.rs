@@ -7,7 +7,9 @@
 //! `ClientError::Protocol` to every pending call and closes the connection.
 //!
 //! Layout: `frame` (pure framing), `multi` (pure multi bodies), `inflight` (reply matching),
-//! `conn` (the socket task), `ops` (one method per opcode), `types`, `acl`, `error`.
+//! `conn` (the socket task), `ops` (one method per opcode), `types`, `acl`, `error`;
+//! `session` builds the user-facing `ZooKeeper` (reconnecting session, chroot, watch
+//! streams, retries) on top of `Client`.
 
 pub mod acl;
 mod conn;
@@ -16,6 +18,7 @@ pub mod frame;
 pub mod inflight;
 pub mod multi;
 mod ops;
+pub mod session;
 
 pub use ops::Call;
 pub mod types;
@@ -27,6 +30,7 @@ mod reference_tests;
 
 pub use conn::Reply;
 pub use error::{ClientError, Result};
+pub use session::{RetryPolicy, SessionState, Txn, Watch, WatchStream, ZkOptions, ZooKeeper};
 pub use types::*;
 
 pub use crate::proto::records::{Acl, ClientInfo, Id, ReplyHeader, Stat};

@@ -425,3 +425,25 @@ fn try_four_letter(port: u16, cmd: &str) -> std::io::Result<String> {
     s.read_to_string(&mut out)?;
     Ok(out)
 }
+
+/// Ends a `ZooKeeper` session from outside, as a server-side expiry would: another
+/// connection resumes it and closes it. The two connections may move the session back and
+/// forth (each resume drops the other's connection), so this retries until the close lands.
+pub async fn end_session(zk: &ringkeeper::client::ZooKeeper, addr: &str) {
+    use ringkeeper::client::ClientError;
+    for _ in 0..50 {
+        match Client::connect_with(zk.resume_options(addr)).await {
+            Ok(thief) => match thief.close().await {
+                Ok(()) => return,
+                Err(ClientError::ConnectionLoss) => {}
+                Err(e) => panic!("closeSession: {e}"),
+            },
+            Err(ClientError::SessionExpired) => return,
+            // The server may drop a resume that races the owner's own reconnection.
+            Err(ClientError::ConnectionLoss) => {}
+            Err(e) => panic!("resume session: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("closeSession never got through");
+}
