@@ -739,6 +739,9 @@ pub struct Learner {
     durable: Zxid,
     /// Zxid to ack once durable (NEWLEADER's ack waits for the whole sync to be logged).
     newleader_ack_at: Option<Zxid>,
+    /// Where our log stood at NEWLEADER: the leader's initial history, committed by the time
+    /// it sends UPTODATE.
+    synced_upto: Zxid,
     acked: Zxid,
     started_ms: u64,
     last_heard_ms: u64,
@@ -768,6 +771,7 @@ impl Learner {
             commit_upto: log.last_committed,
             durable: log.last_logged(),
             newleader_ack_at: None,
+            synced_upto: log.last_committed,
             acked: log.last_logged(),
             started_ms: now_ms,
             last_heard_ms: now_ms,
@@ -895,10 +899,16 @@ impl Learner {
                 // its tail in a crash would win the next election with a history that lacks
                 // committed txns.
                 self.newleader_ack_at = Some(self.last_logged);
+                self.synced_upto = self.last_logged;
                 self.maybe_ack(&mut out);
             }
             Msg::UpToDate => {
                 self.state = LearnerState::Broadcast;
+                // UPTODATE comes once a quorum has acked NEWLEADER, which commits the whole
+                // initial history: that includes what we held in our log before the sync (a
+                // DIFF does not resend it), so it applies now rather than at the next COMMIT.
+                self.commit_upto = self.commit_upto.max(self.synced_upto);
+                self.apply_ready(&mut out);
             }
             Msg::Ping => out.push(Action::Send {
                 to: self.leader,
@@ -995,5 +1005,74 @@ impl Learner {
             self.last_committed = zxid;
             out.push(Action::Apply { zxid, txn });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(me: Sid) -> ZabConfig {
+        ZabConfig {
+            me,
+            voters: BTreeSet::from([1, 2, 3]),
+            observers: BTreeSet::new(),
+            tick_ms: 100,
+            init_limit_ticks: 10,
+            sync_limit_ticks: 5,
+            commit_log_count: 500,
+        }
+    }
+
+    fn applied(acts: &[Action]) -> Vec<Zxid> {
+        acts.iter()
+            .filter_map(|a| match a {
+                Action::Apply { zxid, .. } => Some(*zxid),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A restarted follower holds a logged tail the new leader also has: DIFF resends none
+    /// of it, and UPTODATE (the leader's initial history is committed) applies it.
+    #[test]
+    fn uptodate_applies_the_tail_the_learner_already_held() {
+        let txn: Payload = Arc::from(&b"t"[..]);
+        let log = LogView {
+            accepted_epoch: 1,
+            current_epoch: 1,
+            last_committed: 0x1_0000_0001,
+            base: 0,
+            entries: vec![
+                (0x1_0000_0001, txn.clone()),
+                (0x1_0000_0002, txn.clone()),
+                (0x1_0000_0003, txn.clone()),
+            ],
+        };
+        let (mut l, _) = Learner::new(cfg(1), 2, &log, 0);
+        l.on_message(2, Msg::LeaderInfo { new_epoch: 2 }, 1);
+        l.on_message(
+            2,
+            Msg::Diff {
+                zxid: 0x1_0000_0003,
+            },
+            2,
+        );
+        let acts = l.on_message(
+            2,
+            Msg::NewLeader {
+                zxid: 0x2_0000_0000,
+            },
+            3,
+        );
+        assert!(acts.contains(&Action::PersistCurrentEpoch(2)), "{acts:?}");
+        assert!(
+            applied(&acts).is_empty(),
+            "nothing is committed before UPTODATE"
+        );
+        let acts = l.on_message(2, Msg::UpToDate, 4);
+        assert_eq!(applied(&acts), [0x1_0000_0002, 0x1_0000_0003]);
+        assert!(l.is_serving());
+        assert_eq!(l.last_committed(), 0x1_0000_0003);
     }
 }
