@@ -185,18 +185,21 @@ fn start_foreground(args: RunArgs) -> anyhow::Result<()> {
         None => Config::embedded_default(),
     };
     cfg.prometheus_addr()?;
-    if !cfg.is_standalone() {
-        anyhow::bail!(
-            "{}: server.N lines describe an ensemble; this ringkeeper version runs standalone only \
-             (remove the server.N lines, or keep one with standaloneEnabled=true)",
-            cfg.origin
-        );
-    }
+    let my_id = ringkeeper::config::read_myid(&cfg.data_dir)?;
+    cfg.check_myid(my_id)?;
     let client_addr = cfg
-        .client_socket_addr(None)?
+        .client_socket_addr(my_id)?
         .ok_or_else(|| anyhow::anyhow!("{}: clientPort is not set", cfg.origin))?;
     cfg.prepare_dirs()?;
     let mut settings = Settings::from_config(&cfg, client_addr);
+    if !cfg.is_standalone() {
+        let id = my_id.expect("check_myid requires a myid in an ensemble");
+        settings.ensemble = Some(ringkeeper::settings::EnsembleSettings::from_config(
+            &cfg, id,
+        )?);
+        // Session ids carry the server id in their top byte, so members never collide.
+        settings.server_id = id as u8;
+    }
     if let Some(n) = net_cores {
         settings.net_cores = n;
     }

@@ -62,6 +62,8 @@ pub struct Metrics {
     commit_us: Mutex<Histogram<u64>>,
     /// One snapshot written, from start to the final rename.
     snapshot_ms: Mutex<Histogram<u64>>,
+    /// Leader elections, from LOOKING to a decided vote (ZooKeeper's `election_time`).
+    election_ms: Mutex<Histogram<u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -75,6 +77,7 @@ impl Metrics {
             request_us: (0..net_cores).map(|_| Mutex::default()).collect(),
             commit_us: Mutex::new(latency_histogram()),
             snapshot_ms: Mutex::new(latency_histogram()),
+            election_ms: Mutex::new(latency_histogram()),
         }
     }
 
@@ -90,6 +93,14 @@ impl Metrics {
 
     pub fn record_snapshot(&self, ms: u64) {
         record(&mut lock(&self.snapshot_ms), ms);
+    }
+
+    pub fn record_election(&self, ms: u64) {
+        record(&mut lock(&self.election_ms), ms);
+    }
+
+    pub fn election(&self) -> Histogram<u64> {
+        lock(&self.election_ms).clone()
     }
 
     /// Request latencies of every core merged.

@@ -1,6 +1,6 @@
 //! The effective runtime settings the server threads read, derived once from `Config`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -47,6 +47,81 @@ pub struct Settings {
     pub config_text: String,
     /// The config file's name (or the built-in default's), for the start-up banner.
     pub config_origin: String,
+    /// The ensemble this server is a member of; `None` in standalone mode.
+    pub ensemble: Option<EnsembleSettings>,
+}
+
+/// An ensemble member's view of the `server.N` lines.
+#[derive(Debug, Clone)]
+pub struct EnsembleSettings {
+    pub me: i64,
+    pub voters: BTreeSet<i64>,
+    pub observers: BTreeSet<i64>,
+    /// Every member's quorum address, `host:port`.
+    pub quorum_addrs: BTreeMap<i64, String>,
+    /// Every member's election address, `host:port`.
+    pub election_addrs: BTreeMap<i64, String>,
+    /// Where we listen on the quorum and election ports.
+    pub quorum_listen: SocketAddr,
+    pub election_listen: SocketAddr,
+    pub init_limit_ticks: u64,
+    pub sync_limit_ticks: u64,
+}
+
+impl EnsembleSettings {
+    /// The ensemble described by `c` as seen by server `me` (already checked to be in it).
+    pub fn from_config(c: &Config, me: u64) -> anyhow::Result<EnsembleSettings> {
+        use crate::config::PeerRole;
+        let mut s = EnsembleSettings {
+            me: me as i64,
+            voters: BTreeSet::new(),
+            observers: BTreeSet::new(),
+            quorum_addrs: BTreeMap::new(),
+            election_addrs: BTreeMap::new(),
+            quorum_listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            election_listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            init_limit_ticks: u64::from(c.init_limit_ticks.unwrap_or(10)),
+            sync_limit_ticks: u64::from(c.sync_limit_ticks.unwrap_or(5)),
+        };
+        for (&id, spec) in &c.servers {
+            let sid = id as i64;
+            match spec.role {
+                PeerRole::Participant => s.voters.insert(sid),
+                PeerRole::Observer => s.observers.insert(sid),
+            };
+            s.quorum_addrs
+                .insert(sid, format!("{}:{}", spec.host, spec.quorum_port));
+            s.election_addrs
+                .insert(sid, format!("{}:{}", spec.host, spec.election_port));
+            if id == me {
+                let resolve = |port: u16, key: &str| -> anyhow::Result<SocketAddr> {
+                    if c.quorum_listen_on_all_ips {
+                        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+                    }
+                    std::net::ToSocketAddrs::to_socket_addrs(&(spec.host.as_str(), port))
+                        .ok()
+                        .and_then(|mut a| a.next())
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "{}:{}: server.{id}: cannot resolve {} for the {key} port",
+                                c.origin,
+                                spec.line,
+                                spec.host
+                            )
+                        })
+                };
+                s.quorum_listen = resolve(spec.quorum_port, "quorum")?;
+                s.election_listen = resolve(spec.election_port, "election")?;
+            }
+        }
+        if c.peer_type == PeerRole::Observer && !s.observers.contains(&s.me) {
+            anyhow::bail!(
+                "{}: peerType=observer but server.{me} is not marked :observer",
+                c.origin
+            );
+        }
+        Ok(s)
+    }
 }
 
 impl Settings {
@@ -96,6 +171,7 @@ impl Settings {
                 .map(|e| format!("{}={}\n", e.key, e.value))
                 .collect(),
             config_origin: c.origin.clone(),
+            ensemble: None,
         }
     }
 

@@ -7,6 +7,9 @@
 //! the process stops, so the speculative tree is exactly the state later writes must see.
 //! Nothing leaves this thread before its txn is durable.
 
+mod ensemble;
+pub use ensemble::RecoveredTail;
+mod forward;
 pub mod msg;
 pub mod role;
 
@@ -15,7 +18,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::{never, select, Receiver, Sender};
 
 use crate::prep::{self, PrepCtx};
 use crate::proto::opcode as op;
@@ -25,6 +28,7 @@ use crate::proto::ErrorCode;
 use crate::session::{session_password, ConnRef, SessionTracker};
 use crate::settings::Settings;
 use crate::storage::group_commit::LogEntry;
+use crate::storage::log_stage::LogStage;
 use crate::storage::snapshotter::SnapshotTrigger;
 use crate::tree::{DataTree, TxnResult};
 use crate::txn::{SessionId, Txn, TxnBody, TxnHeader, Zxid};
@@ -75,7 +79,12 @@ pub struct ConsensusCore {
     pending: VecDeque<Pending>,
     sessions: SessionTracker,
     cores: Vec<CoreMailbox>,
-    log_tx: Option<Sender<LogEntry>>,
+    log: LogStage,
+    durable_rx: Receiver<Zxid>,
+    /// The tree as of `committed_zxid`: what a new role starts from and SNAP sends.
+    committed_tree: Arc<DataTree>,
+    /// The ensemble this server is a member of; `None` in standalone mode.
+    ens: Option<Box<ensemble::Ensemble>>,
     started: Instant,
     next_reap_ms: u64,
     shared: Arc<SharedState>,
@@ -121,7 +130,8 @@ impl ConsensusCore {
         settings: Arc<Settings>,
         tree: DataTree,
         cores: Vec<CoreMailbox>,
-        log_tx: Sender<LogEntry>,
+        log: LogStage,
+        durable_rx: Receiver<Zxid>,
         shared: Arc<SharedState>,
     ) -> Self {
         let started = Instant::now();
@@ -136,6 +146,7 @@ impl ConsensusCore {
         ConsensusCore {
             next_reap_ms: settings.container_check_interval_ms,
             settings,
+            committed_tree: Arc::new(tree.clone()),
             tree,
             last_zxid: z,
             committed_zxid: z,
@@ -143,7 +154,9 @@ impl ConsensusCore {
             pending: VecDeque::new(),
             sessions,
             cores,
-            log_tx: Some(log_tx),
+            log,
+            durable_rx,
+            ens: None,
             started,
             shared,
             snapshots: None,
@@ -171,10 +184,18 @@ impl ConsensusCore {
     }
 
     /// Runs until a Shutdown message arrives or every sender is gone.
-    pub fn run(mut self, rx: Receiver<ToConsensus>, durable_rx: Receiver<Zxid>) {
+    pub fn run(mut self, rx: Receiver<ToConsensus>) {
         // Timers (expiry buckets, the container reaper) are checked at least this often; fine
         // enough that a 100 ms reaper interval means ~100 ms.
         let tick = Duration::from_millis((self.settings.tick_time_ms / 40).clamp(5, 50));
+        let durable_rx = self.durable_rx.clone();
+        let (election_rx, zab_rx) = match &self.ens {
+            Some(e) => (e.election_rx.clone(), e.zab_rx.clone()),
+            None => (never(), never()),
+        };
+        if self.ens.is_some() {
+            self.go_looking("starting");
+        }
         let mut shutting_down = false;
         loop {
             select! {
@@ -186,18 +207,28 @@ impl ConsensusCore {
                     Ok(z) => self.on_durable(z),
                     Err(_) => return,
                 },
+                recv(election_rx) -> m => if let Ok((from, n)) = m {
+                    self.on_notification(from, n);
+                },
+                recv(zab_rx) -> ev => if let Ok(ev) = ev {
+                    self.on_zab_event(ev);
+                },
                 default(tick) => {}
             }
             if shutting_down {
-                // Finish what is in flight, then stop: the log thread ends when its
-                // channel closes, after syncing the batch it holds.
-                while self.durable_zxid < self.last_zxid {
-                    match durable_rx.recv() {
-                        Ok(z) => self.on_durable(z),
-                        Err(_) => break,
+                // Finish what is in flight, then stop: the log thread syncs the batch it
+                // holds and ends.
+                if self.ens.is_none() {
+                    while self.durable_zxid < self.last_zxid {
+                        match durable_rx.recv() {
+                            Ok(z) => self.on_durable(z),
+                            Err(_) => break,
+                        }
                     }
+                } else {
+                    self.leave_ensemble();
                 }
-                self.log_tx = None;
+                self.log.stop();
                 return;
             }
             self.on_timers();
@@ -206,6 +237,13 @@ impl ConsensusCore {
 
     fn on_timers(&mut self) {
         let now = self.now_ms();
+        if self.ens.is_some() {
+            self.ensemble_tick(now);
+            if !self.is_leading() {
+                // Sessions expire, and containers are reaped, on the leader only.
+                return;
+            }
+        }
         for id in self.sessions.take_expired(now) {
             tracing::info!(
                 "Expiring session 0x{id:x}, timeout of {}ms exceeded",
@@ -237,11 +275,15 @@ impl ConsensusCore {
                 xid,
                 ids,
                 req,
-            } => self.on_write(conn, session, xid, &ids, req),
+                raw,
+            } => self.on_write(conn, session, xid, &ids, req, &raw),
             ToConsensus::Touch(ids) => {
                 let now = self.now_ms();
                 for id in ids {
                     self.sessions.touch(id, now);
+                    if let Some(e) = &mut self.ens {
+                        e.touched.insert(id);
+                    }
                 }
             }
             ToConsensus::ConnClosed { conn, session } => self.sessions.clear_owner(session, conn),
@@ -278,6 +320,11 @@ impl ConsensusCore {
             body,
             sub_ops: vec![],
         };
+        if self.ens.as_ref().is_some_and(|e| !e.is_serving()) {
+            // ZooKeeper closes the connection of a server that is not serving yet.
+            self.marker(reply(self.committed_zxid, ReplyBody::Refused));
+            return;
+        }
         if req.last_zxid_seen > self.committed_zxid {
             tracing::info!(
                 "Refusing session request for client as it has seen zxid 0x{:x} our last zxid is 0x{:x} client must try another server",
@@ -285,6 +332,10 @@ impl ConsensusCore {
                 self.committed_zxid
             );
             self.marker(reply(self.committed_zxid, ReplyBody::Refused));
+            return;
+        }
+        if self.ens.is_some() && !self.is_leading() {
+            self.learner_connect(conn, req);
             return;
         }
         let timeout = self.negotiate_timeout(req.timeout_ms);
@@ -345,7 +396,13 @@ impl ConsensusCore {
         xid: i32,
         ids: &[crate::proto::records::Id],
         req: Request,
+        raw: &[u8],
     ) {
+        if self.ens.as_ref().is_some_and(|e| !e.is_serving()) {
+            // Sent before the role change reached its connection, which is being closed.
+            self.cores[conn.core].post(ToCore::Evict(conn.conn));
+            return;
+        }
         let opcode = request_op(&req);
         let sub_ops: Vec<i32> = match &req {
             Request::Multi(ops) => ops.iter().map(multi_op_code).collect(),
@@ -364,6 +421,11 @@ impl ConsensusCore {
                 self.last_zxid,
                 ReplyBody::Result(TxnResult::Error(ErrorCode::SessionExpired)),
             ));
+            return;
+        }
+        if self.ens.is_some() && !self.is_leading() && !matches!(req, Request::Reconfig(_)) {
+            let r = reply(0, ReplyBody::Result(TxnResult::Check));
+            self.forward_write(r, session, ids, req, raw);
             return;
         }
         match req {
@@ -421,8 +483,18 @@ impl ConsensusCore {
         reply: Option<Reply>,
         close: Option<ConnRef>,
     ) {
-        self.last_zxid += 1;
-        let zxid = self.last_zxid;
+        let Some(zxid) = self.next_zxid() else {
+            // A leader out of zxids in its epoch (counter rollover) or not established: the
+            // client retries once a new epoch serves.
+            tracing::warn!(
+                "no zxid to assign (epoch not established or exhausted); dropping a write"
+            );
+            if let Some(r) = reply {
+                self.cores[r.to.core].post(ToCore::Evict(r.to.conn));
+            }
+            return;
+        };
+        self.last_zxid = zxid;
         let txn = Txn {
             header: TxnHeader {
                 session_id: session,
@@ -443,16 +515,13 @@ impl ConsensusCore {
             }
             r
         });
-        if let Some(log) = &self.log_tx {
-            if log
-                .send(LogEntry {
-                    zxid,
-                    txn: txn.to_bytes(),
-                })
-                .is_err()
-            {
-                crate::storage::fatal("the log thread is gone");
-            }
+        if self.ens.is_some() {
+            self.propose(zxid, txn.to_bytes());
+        } else {
+            self.log.append(LogEntry {
+                zxid,
+                txn: txn.to_bytes(),
+            });
         }
         self.pending.push_back(Pending::Txn(
             Committed {
@@ -482,13 +551,35 @@ impl ConsensusCore {
         }
     }
 
+    /// A reply that must follow every txn up to `after` (a follower's sync: the leader's
+    /// commit point when it answered).
+    fn marker_after(&mut self, reply: Reply, after: Zxid) {
+        if self.pending.is_empty() && after <= self.committed_zxid {
+            let core = reply.to.core;
+            self.cores[core].post(ToCore::Reply(reply));
+        } else {
+            self.pending.push_back(Pending::Marker { after, reply });
+        }
+    }
+
     fn on_durable(&mut self, z: Zxid) {
-        debug_assert!(z >= self.durable_zxid);
-        self.durable_zxid = z;
+        self.durable_zxid = self.durable_zxid.max(z);
+        if self.ens.is_some() {
+            // Durable is not committed in an ensemble: the Zab machine decides.
+            self.ensemble_durable(z);
+        } else {
+            self.release(z);
+        }
+        self.publish_log_queue();
+    }
+
+    /// Posts, in order, every pending txn up to `upto` (now committed) and every marker
+    /// queued behind them.
+    fn release(&mut self, upto: Zxid) {
         while let Some(front) = self.pending.front() {
             let ready = match front {
-                Pending::Txn(c, _) => c.zxid <= z,
-                Pending::Marker { after, .. } => *after <= z,
+                Pending::Txn(c, _) => c.zxid <= upto,
+                Pending::Marker { after, .. } => *after <= upto,
             };
             if !ready {
                 break;
@@ -498,26 +589,7 @@ impl ConsensusCore {
                     if let Some(m) = &self.metrics {
                         m.record_commit(prepped.elapsed().as_micros() as u64);
                     }
-                    self.committed_zxid = c.zxid;
-                    self.shared
-                        .last_committed_zxid
-                        .store(c.zxid, Ordering::Relaxed);
-                    if let Some(s) = &mut self.snapshots {
-                        s.on_commit(&c.tree);
-                    }
-                    // Every core gets it before any core can send its reply: a client that
-                    // saw the reply and reads on another core sees the write. So the core
-                    // that sends the reply gets it last (it may act on it at once).
-                    let owner = c.reply.as_ref().map(|r| r.to.core);
-                    let c = Arc::new(c);
-                    for (i, core) in self.cores.iter().enumerate() {
-                        if Some(i) != owner {
-                            core.post(ToCore::Committed(c.clone()));
-                        }
-                    }
-                    if let Some(i) = owner {
-                        self.cores[i].post(ToCore::Committed(c));
-                    }
+                    self.publish(c);
                 }
                 Some(Pending::Marker { mut reply, .. }) => {
                     reply.zxid = self.committed_zxid;
@@ -530,7 +602,31 @@ impl ConsensusCore {
         self.shared
             .outstanding
             .store(self.pending.len(), Ordering::Relaxed);
-        self.publish_log_queue();
+    }
+
+    /// Makes one committed txn visible: every core gets it, the owner of its reply last.
+    fn publish(&mut self, c: Committed) {
+        self.committed_zxid = c.zxid;
+        self.committed_tree = c.tree.clone();
+        self.shared
+            .last_committed_zxid
+            .store(c.zxid, Ordering::Relaxed);
+        if let Some(s) = &mut self.snapshots {
+            s.on_commit(&c.tree);
+        }
+        // Every core gets it before any core can send its reply: a client that saw the
+        // reply and reads on another core sees the write. So the core that sends the reply
+        // gets it last (it may act on it at once).
+        let owner = c.reply.as_ref().map(|r| r.to.core);
+        let c = Arc::new(c);
+        for (i, core) in self.cores.iter().enumerate() {
+            if Some(i) != owner {
+                core.post(ToCore::Committed(c.clone()));
+            }
+        }
+        if let Some(i) = owner {
+            self.cores[i].post(ToCore::Committed(c));
+        }
     }
 
     fn publish_log_queue(&self) {

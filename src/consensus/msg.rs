@@ -20,6 +20,8 @@ pub enum ToConsensus {
         xid: i32,
         ids: Arc<Vec<Id>>,
         req: Request,
+        /// The request record as it arrived (a follower forwards it to the leader).
+        raw: Box<[u8]>,
     },
     /// Sessions that saw traffic since the last batch.
     Touch(Vec<SessionId>),
@@ -85,6 +87,9 @@ pub enum ToCore {
     Reply(Reply),
     /// Close a connection whose session was taken over by another connection.
     Evict(u64),
+    /// Close every connection: the server left its ensemble role (clients reconnect to a
+    /// member that serves).
+    EvictAll,
     /// Report connections and watches (4lw, admin server, metrics); answered on drain.
     Inspect(tokio::sync::mpsc::UnboundedSender<crate::server::inspect::CoreReport>),
 }

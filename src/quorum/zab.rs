@@ -100,8 +100,11 @@ pub enum Msg {
     },
     UpToDate,
     Ping,
-    /// Every txn committed before the learner's forwarded sync has been sent (caller).
-    SyncDone,
+    /// Every txn committed before the learner's forwarded sync has been sent, the last of
+    /// them `zxid` (caller).
+    SyncDone {
+        zxid: Zxid,
+    },
     RevalidateReply {
         session_id: i64,
         valid: bool,
@@ -320,6 +323,13 @@ impl Leader {
     /// Acks already counted stay counted: those txns are durable on that server.
     pub fn on_disconnect(&mut self, sid: Sid) {
         self.learners.remove(&sid);
+    }
+
+    /// The zxid `propose` would give the next txn (the caller encodes it into the txn).
+    pub fn next_zxid(&self) -> Option<Zxid> {
+        let epoch = self.new_epoch?;
+        (self.established && self.next_counter < u32::MAX)
+            .then(|| make_zxid(epoch, self.next_counter + 1))
     }
 
     /// Proposes a new txn (the caller prepared it). `None` when not established yet or the

@@ -186,7 +186,7 @@ pub fn to_packet(msg: &Msg, me: Sid) -> QuorumPacket {
         Msg::NewLeader { zxid } => packet(NEWLEADER, *zxid, Some(Vec::new())),
         Msg::UpToDate => packet(UPTODATE, -1, None),
         Msg::Ping => packet(PING, -1, None),
-        Msg::SyncDone => packet(SYNC, -1, None),
+        Msg::SyncDone { zxid } => packet(SYNC, *zxid, None),
         Msg::RevalidateReply { session_id, valid } => {
             let mut d = Vec::with_capacity(9);
             d.extend_from_slice(&session_id.to_be_bytes());
@@ -296,7 +296,7 @@ pub fn from_leader(p: QuorumPacket) -> Result<Msg, PacketError> {
         NEWLEADER => Msg::NewLeader { zxid: p.zxid },
         UPTODATE => Msg::UpToDate,
         PING => Msg::Ping,
-        SYNC => Msg::SyncDone,
+        SYNC => Msg::SyncDone { zxid: p.zxid },
         REVALIDATE => {
             let d = need(&p, 9)?;
             Msg::RevalidateReply {
@@ -397,7 +397,9 @@ mod tests {
             },
             Msg::UpToDate,
             Msg::Ping,
-            Msg::SyncDone,
+            Msg::SyncDone {
+                zxid: 0x5_0000_0007,
+            },
             Msg::RevalidateReply {
                 session_id: 0x55,
                 valid: true,

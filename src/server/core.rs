@@ -234,6 +234,19 @@ impl Core {
                 ToCore::Inspect(answer) => {
                     let _ = answer.send(self.report());
                 }
+                ToCore::EvictAll => {
+                    let all: Vec<_> = self.conns.keys().copied().collect();
+                    if !all.is_empty() {
+                        tracing::info!(
+                            "Closing {} connection(s) on core {}: the server left its ensemble role",
+                            all.len(),
+                            self.id
+                        );
+                    }
+                    for no in all {
+                        self.close_conn(no);
+                    }
+                }
                 ToCore::Evict(no) => {
                     tracing::info!(
                         "Closing connection {no} on core {}: client reconnected elsewhere",
@@ -413,7 +426,8 @@ impl Core {
             conn.stats.last_cxid.store(hdr.xid, Ordering::Relaxed);
         }
         let session = conn.session;
-        let req = match decode_request(hdr.op, r.rest()) {
+        let body = r.rest();
+        let req = match decode_request(hdr.op, body) {
             Ok(req) => req,
             Err(RequestError::UnknownOp(o)) => {
                 tracing::warn!(
@@ -464,6 +478,7 @@ impl Core {
                 xid: hdr.xid,
                 ids,
                 req,
+                raw: body.into(),
             });
             return FrameOutcome::Continue;
         }

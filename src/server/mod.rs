@@ -1,4 +1,5 @@
-//! The standalone server: recovery, the log thread, the consensus core, and N net cores.
+//! The server: recovery, the log thread, the consensus core (standalone or an ensemble
+//! member), and N net cores.
 
 pub mod admin;
 pub mod conn;
@@ -21,10 +22,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::consensus::msg::{ToConsensus, ToCore};
+use crate::consensus::RecoveredTail;
 use crate::consensus::{ConsensusCore, CoreMailbox, SharedState};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::storage::group_commit::{self, BackendKind, BatchLimits, LogStats};
+use crate::storage::group_commit::{BackendKind, BatchLimits, LogStats};
+use crate::storage::log_stage::{LogParams, LogStage};
 use crate::storage::segment::Segments;
 use crate::storage::{purge, snapshotter, state};
 use crate::tree::DataTree;
@@ -49,6 +52,7 @@ pub fn run(settings: Settings) -> Result<()> {
 
     let rec = state::recover_state(&settings.data_dir, &settings.data_log_dir)?;
     let tree = rec.tree;
+    let last_logged = tree.last_zxid();
     tracing::info!(
         snapshot = rec
             .snapshot
@@ -65,25 +69,28 @@ pub fn run(settings: Settings) -> Result<()> {
         &settings.data_log_dir,
         settings.segment_bytes,
         rec.active_log,
-        tree.last_zxid() + 1,
+        last_logged + 1,
     )
     .with_context(|| format!("opening the log in {}", settings.data_log_dir.display()))?;
     if !settings.force_sync {
         tracing::warn!("forceSync=no: the transaction log is NOT synced; acknowledged writes can be lost on power failure");
     }
 
-    let (log_tx, log_rx) = crossbeam_channel::unbounded();
     let (durable_tx, durable_rx) = crossbeam_channel::unbounded();
     let log_stats = Arc::new(LogStats::default());
-    let log_thread = group_commit::spawn(
-        log_kind,
-        settings.force_sync,
+    let log = LogStage::start(
+        LogParams {
+            kind: log_kind,
+            force_sync: settings.force_sync,
+            dir: settings.data_log_dir.clone(),
+            segment_bytes: settings.segment_bytes,
+            limits: BatchLimits::default(),
+            warn_threshold_ms: settings.fsync_warning_threshold_ms,
+            stats: log_stats.clone(),
+        },
         segments,
-        log_rx,
         durable_tx,
-        BatchLimits::default(),
-        settings.fsync_warning_threshold_ms,
-        log_stats.clone(),
+        durable_rx.clone(),
     )?;
 
     let n = if settings.net_cores == 0 {
@@ -114,20 +121,38 @@ pub fn run(settings: Settings) -> Result<()> {
         trace_mask: fourlw::DEFAULT_TRACE_MASK.into(),
         stopping: false.into(),
     });
-    let view = Arc::new(tree.clone());
     let (snap_trigger, snapshot_thread) = start_snapshots(&settings, metrics.clone())?;
-    let consensus = ConsensusCore::new(
+    // An ensemble member starts from the snapshot and holds the logged txns after it until
+    // a leader says which are committed (see consensus::ensemble).
+    let (tree, tail) = match &settings.ensemble {
+        None => (tree, None),
+        Some(_) => {
+            let base = rec.snapshot_tree.last_zxid();
+            let entries = rec
+                .log_tail
+                .iter()
+                .map(|t| (t.zxid(), Arc::from(t.to_bytes())))
+                .collect();
+            (rec.snapshot_tree, Some(RecoveredTail { base, entries }))
+        }
+    };
+    let view = Arc::new(tree.clone());
+    let mut consensus = ConsensusCore::new(
         settings.clone(),
         tree,
         mailboxes.clone(),
-        log_tx,
+        log,
+        durable_rx,
         shared_state,
     )
     .with_snapshots(snap_trigger)
     .with_metrics(metrics);
+    if let (Some(ens), Some(tail)) = (&settings.ensemble, tail) {
+        consensus = consensus.with_ensemble(ens.clone(), tail)?;
+    }
     let consensus_thread = std::thread::Builder::new()
         .name("rk-consensus".into())
-        .spawn(move || consensus.run(consensus_rx, durable_rx))?;
+        .spawn(move || consensus.run(consensus_rx))?;
 
     for (i, (l, rx)) in listeners.into_iter().zip(mailbox_rxs).enumerate() {
         let shared = core_shared.clone();
@@ -146,8 +171,8 @@ pub fn run(settings: Settings) -> Result<()> {
         .stopping
         .store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = to_consensus.send(ToConsensus::Shutdown);
+    // The consensus core stops the log thread after it syncs what it holds.
     let _ = consensus_thread.join();
-    let _ = log_thread.join();
     // The consensus core dropped the trigger: a snapshot being written finishes first.
     let _ = snapshot_thread.join();
     tracing::info!("stopped");
@@ -206,7 +231,20 @@ fn banner(s: &Settings, log_kind: BackendKind, net_cores: usize) -> String {
          \x20 admin server        {admin}\n\
          \x20 metrics             {metrics}",
         version = fourlw::VERSION,
-        mode = "standalone",
+        mode = match &s.ensemble {
+            None => "standalone".to_string(),
+            Some(e) => format!(
+                "ensemble member {} ({}) of {} voter(s) and {} observer(s)",
+                e.me,
+                if e.observers.contains(&e.me) {
+                    "observer"
+                } else {
+                    "participant"
+                },
+                e.voters.len(),
+                e.observers.len()
+            ),
+        },
         config = s.config_origin,
         client = s.client_addr,
         data = s.data_dir.display(),

@@ -53,6 +53,10 @@ pub fn render(shared: &CoreShared, r: &ServerReport) -> String {
         &[("", &shared.metrics.snapshot())],
         1e3,
     );
+    if shared.settings.ensemble.is_some() {
+        let (name, help) = crate::metrics::ENSEMBLE_METRICS[0];
+        e.summary(name, help, &[("", &shared.metrics.election())], 1e3);
+    }
     let cs = &shared.consensus;
     let st = &shared.stats;
     let view = r.view();

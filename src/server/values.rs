@@ -184,6 +184,9 @@ pub fn monitor(shared: &CoreShared, report: &ServerReport) -> Vec<(String, Value
     percentiles(&mut v, "request_latency_us", &all);
     percentiles(&mut v, "commit_latency_us", &shared.metrics.commit());
     percentiles(&mut v, "snapshot_duration_ms", &shared.metrics.snapshot());
+    if shared.settings.ensemble.is_some() {
+        percentiles(&mut v, "election_time_ms", &shared.metrics.election());
+    }
     v
 }
 

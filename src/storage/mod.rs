@@ -7,6 +7,7 @@
 pub mod epochs;
 pub mod group_commit;
 pub mod log_file;
+pub mod log_stage;
 pub mod purge;
 pub mod record;
 pub mod recovery;

@@ -31,6 +31,10 @@ pub struct RecoveredState {
     pub replayed_txns: usize,
     /// The log file to keep appending to and where its valid data ends.
     pub active_log: Option<(PathBuf, u64)>,
+    /// The tree as the snapshot left it and the logged txns after it: an ensemble member
+    /// does not know which of those are committed until its leader says so.
+    pub snapshot_tree: DataTree,
+    pub log_tail: Vec<Txn>,
 }
 
 /// The log does not continue from the snapshot.
@@ -124,17 +128,20 @@ pub fn recover_state(data_dir: &Path, data_log_dir: &Path) -> Result<RecoveredSt
             skipped.len()
         ),
     })?;
-    let mut replayed = 0;
-    for t in log.txns.iter().filter(|t| t.zxid() > base) {
+    let snapshot_tree = tree.clone();
+    let log_tail: Vec<Txn> = log.txns.into_iter().filter(|t| t.zxid() > base).collect();
+    for t in &log_tail {
         tree.apply(t);
-        replayed += 1;
     }
+    let replayed = log_tail.len();
     Ok(RecoveredState {
         tree,
         snapshot,
         skipped_snapshots: skipped,
         replayed_txns: replayed,
         active_log: log.active,
+        snapshot_tree,
+        log_tail,
     })
 }
 

@@ -34,15 +34,33 @@ pub struct Written {
 /// shared disk for the whole writeback.
 const SYNC_EVERY_BYTES: u64 = 8 << 20;
 
-/// A buffered file writer that keeps the running crc32c of everything written.
-struct Out {
-    w: BufWriter<File>,
+/// Where a snapshot's bytes go: a file (pushed to the disk as it grows) or memory (a SNAP
+/// sync to a learner).
+trait Sink: Write {
+    fn sync_data(&self) -> std::io::Result<()>;
+}
+
+impl Sink for File {
+    fn sync_data(&self) -> std::io::Result<()> {
+        File::sync_data(self)
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn sync_data(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A buffered writer that keeps the running crc32c of everything written.
+struct Out<S: Sink> {
+    w: BufWriter<S>,
     crc: u32,
     written: u64,
     synced: u64,
 }
 
-impl Out {
+impl<S: Sink> Out<S> {
     fn put(&mut self, b: &[u8]) -> std::io::Result<()> {
         self.crc = crc32c::crc32c_append(self.crc, b);
         self.written += b.len() as u64;
@@ -75,7 +93,7 @@ impl Chunker {
     }
 
     /// Call after encoding one item into `self.body`.
-    fn item_done(&mut self, out: &mut Out) -> std::io::Result<()> {
+    fn item_done<S: Sink>(&mut self, out: &mut Out<S>) -> std::io::Result<()> {
         self.items += 1;
         if self.items == CHUNK_ITEMS_MAX || self.body.buf.len() >= CHUNK_BODY_BYTES_TARGET {
             self.flush(out)?;
@@ -83,7 +101,7 @@ impl Chunker {
         Ok(())
     }
 
-    fn flush(&mut self, out: &mut Out) -> std::io::Result<()> {
+    fn flush<S: Sink>(&mut self, out: &mut Out<S>) -> std::io::Result<()> {
         if self.items == 0 {
             return Ok(());
         }
@@ -207,6 +225,24 @@ pub fn write_snapshot(dir: &Path, tree: &DataTree) -> Result<Written, SnapError>
 }
 
 fn write_file(tmp: &Path, tree: &DataTree) -> Result<(u64, u64, u64), SnapError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)?;
+    let (counts, file) = encode(file, tree)?;
+    file.sync_all()?;
+    Ok(counts)
+}
+
+/// `tree` in the snapshot format, in memory: what a leader streams to a learner for SNAP
+/// sync (`read::load_from` takes it back).
+pub fn to_bytes(tree: &DataTree) -> Result<Vec<u8>, SnapError> {
+    Ok(encode(Vec::new(), tree)?.1)
+}
+
+/// Writes `tree` to `sink`; returns (nodes, sessions, bytes) and the sink, flushed.
+fn encode<S: Sink>(sink: S, tree: &DataTree) -> Result<((u64, u64, u64), S), SnapError> {
     let mut acls = AclTable::default();
     for n in tree.nodes.values() {
         acls.add(&n.acl);
@@ -215,13 +251,8 @@ fn write_file(tmp: &Path, tree: &DataTree) -> Result<(u64, u64, u64), SnapError>
     sessions.sort_unstable();
     let node_count = tree.node_count() as u64;
 
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)?;
     let mut out = Out {
-        w: BufWriter::with_capacity(1 << 20, file),
+        w: BufWriter::with_capacity(1 << 20, sink),
         crc: 0,
         written: 0,
         synced: 0,
@@ -271,7 +302,6 @@ fn write_file(tmp: &Path, tree: &DataTree) -> Result<(u64, u64, u64), SnapError>
     let crc = out.crc;
     out.put(&crc.to_be_bytes())?;
     let size = out.written;
-    let file = out.w.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    Ok((node_count, sessions.len() as u64, size))
+    let sink = out.w.into_inner().map_err(|e| e.into_error())?;
+    Ok(((node_count, sessions.len() as u64, size), sink))
 }

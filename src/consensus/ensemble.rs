@@ -1,0 +1,986 @@
+//! The consensus core as an ensemble member, ZooKeeper's QuorumPeer: elect, run the elected
+//! role (the `quorum::zab` machines) until it gives up, close every client connection, and
+//! elect again.
+//!
+//! - Leader: a write gets its zxid from `Leader::propose`; it is applied to the speculative
+//!   tree at once (later writes are prepped against it) and released to the net cores when
+//!   the machine's `Apply` says a quorum holds it durably. Requests forwarded by learners
+//!   are prepped the same way; their failures are committed as error txns so the learner
+//!   answers in order. Sessions expire here only; learners' touches arrive in PING replies.
+//! - Follower and observer: writes, session creation and closing, and sync go to the
+//!   leader; reconnects are revalidated with it. `Apply` applies a committed txn to the tree
+//!   and answers the local client it belongs to, matched by (session, cxid).
+//! - Changing role: the uncommitted log tail stays in `history` (it is logged) and the tree
+//!   goes back to the last committed version; the next election votes with the last logged
+//!   zxid, and the new leader's sync (DIFF, TRUNC or SNAP) settles the tail.
+//!
+//! At start-up the recovered log is not known to be committed past the snapshot, so the
+//! tree starts at the snapshot and every logged txn after it is held as an uncommitted tail
+//! (ZooKeeper applies its whole log and reloads on TRUNC; holding it back means TRUNC needs
+//! no reload).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Receiver;
+
+use super::msg::{Committed, Reply, ReplyBody, ToCore};
+use super::role::ServerRole;
+use super::{forward, wall_ms, ConsensusCore, Pending};
+use crate::prep::{self, PrepCtx};
+use crate::proto::opcode as op;
+use crate::proto::records::{ConnectRequest, ConnectResponse};
+use crate::proto::request::{decode_request, Request};
+use crate::proto::ErrorCode;
+use crate::quorum::election::{Election, ElectionConfig, Notification, Output};
+use crate::quorum::election_net::{ElectionNet, ElectionNetConfig};
+use crate::quorum::vote::{PeerState, Sid};
+use crate::quorum::zab::{Action, Leader, Learner, LogView, Msg, Payload, SnapshotRef, ZabConfig};
+use crate::quorum::zab_net::{ZabEvent, ZabNet};
+use crate::session::{session_password, ConnRef, SessionTracker};
+use crate::settings::EnsembleSettings;
+use crate::storage::epochs::{self, EpochFiles};
+use crate::storage::group_commit::LogEntry;
+use crate::tree::TxnResult;
+use crate::txn::{SessionId, Txn, TxnBody, Zxid};
+
+/// Committed txns kept in memory for DIFF sync (ZooKeeper's `commitLogCount`).
+const COMMIT_LOG_COUNT: usize = 500;
+/// Pause before dialing a leader that refused or was not listening yet.
+const REDIAL_MS: u64 = 200;
+
+pub(super) enum Role {
+    Looking,
+    Leading(Box<Leader>),
+    Following(Box<Learner>),
+}
+
+/// What the recovered log holds beyond the snapshot the tree was loaded from.
+pub struct RecoveredTail {
+    /// The snapshot's zxid (the tree's).
+    pub base: Zxid,
+    /// Logged txns after it, in order, encoded.
+    pub entries: Vec<(Zxid, Payload)>,
+}
+
+pub(super) struct Ensemble {
+    cfg: EnsembleSettings,
+    zab_cfg: ZabConfig,
+    election: Election,
+    election_net: ElectionNet,
+    pub(super) election_rx: Receiver<(Sid, Notification)>,
+    zab_net: ZabNet,
+    pub(super) zab_rx: Receiver<ZabEvent>,
+    epochs: EpochFiles,
+    accepted_epoch: i64,
+    current_epoch: i64,
+    pub(super) role: Role,
+    serving: bool,
+    looking_since: Instant,
+    /// Learner: whether the link to the leader is up, and when to dial again if not.
+    linked: bool,
+    redial_at: Option<u64>,
+    /// Logged txns: the newest committed ones (up to COMMIT_LOG_COUNT, for the leader's
+    /// DIFF) and every one above the commit point.
+    history: VecDeque<(Zxid, Payload)>,
+    /// The zxid just before `history`'s first entry.
+    history_base: Zxid,
+    last_logged: Zxid,
+    // Learner: requests waiting for the leader, answered when their txn commits.
+    forwarded: HashMap<(SessionId, i32), Reply>,
+    connects: HashMap<SessionId, Reply>,
+    revalidating: HashMap<SessionId, VecDeque<(ConnRef, ConnectRequest)>>,
+    syncs: VecDeque<Reply>,
+    pub(super) touched: BTreeSet<SessionId>,
+    // Leader: forwarded syncs, answered once everything proposed before them commits.
+    sync_waiters: VecDeque<(Zxid, Sid)>,
+}
+
+impl Ensemble {
+    /// Binds the election port and starts both transports; nothing is sent until the core
+    /// starts looking.
+    pub fn start(
+        cfg: EnsembleSettings,
+        tick_ms: u64,
+        data_dir: &std::path::Path,
+        tail: RecoveredTail,
+        config_text: Vec<u8>,
+    ) -> anyhow::Result<Ensemble> {
+        use anyhow::Context;
+        let me = cfg.me;
+        let epochs = EpochFiles::new(data_dir);
+        let last_logged = tail.entries.last().map_or(tail.base, |e| e.0);
+        // A server that never ran in an ensemble has no epoch files: its epoch is its
+        // log's (ZooKeeper does the same).
+        let log_epoch = crate::quorum::vote::epoch_of(last_logged);
+        let current_epoch = epochs
+            .read(epochs::CURRENT)
+            .context("reading currentEpoch")?
+            .unwrap_or(log_epoch);
+        let accepted_epoch = epochs
+            .read(epochs::ACCEPTED)
+            .context("reading acceptedEpoch")?
+            .unwrap_or(current_epoch);
+        let (etx, election_rx) = crossbeam_channel::unbounded();
+        let peers = cfg
+            .election_addrs
+            .iter()
+            .filter(|(&s, _)| s != me)
+            .map(|(&s, a)| (s, a.clone()))
+            .collect();
+        let election_net = ElectionNet::start(
+            ElectionNetConfig {
+                me,
+                listen: cfg.election_listen,
+                peers,
+                config_text,
+            },
+            etx,
+        )
+        .with_context(|| format!("binding the election port {}", cfg.election_listen))?;
+        let (ztx, zab_rx) = crossbeam_channel::unbounded();
+        let zab_net = ZabNet::start(me, ztx).context("starting the quorum transport")?;
+        let zab_cfg = ZabConfig {
+            me,
+            voters: cfg.voters.clone(),
+            observers: cfg.observers.clone(),
+            tick_ms,
+            init_limit_ticks: cfg.init_limit_ticks,
+            sync_limit_ticks: cfg.sync_limit_ticks,
+            commit_log_count: COMMIT_LOG_COUNT,
+        };
+        let mut ecfg = ElectionConfig::new(me, cfg.voters.iter().copied());
+        // The first resend comes soon; later ones back off (ZooKeeper: 200 ms .. 60 s).
+        ecfg.max_notification_interval_ms = ecfg.max_notification_interval_ms.min(tick_ms * 4);
+        Ok(Ensemble {
+            election: Election::new(ecfg),
+            election_net,
+            election_rx,
+            zab_net,
+            zab_rx,
+            epochs,
+            accepted_epoch,
+            current_epoch,
+            role: Role::Looking,
+            serving: false,
+            looking_since: Instant::now(),
+            linked: false,
+            redial_at: None,
+            history: tail.entries.into(),
+            history_base: tail.base,
+            last_logged,
+            forwarded: HashMap::new(),
+            connects: HashMap::new(),
+            revalidating: HashMap::new(),
+            syncs: VecDeque::new(),
+            touched: BTreeSet::new(),
+            sync_waiters: VecDeque::new(),
+            zab_cfg,
+            cfg,
+        })
+    }
+
+    pub(super) fn is_serving(&self) -> bool {
+        self.serving
+    }
+
+    fn is_observer(&self) -> bool {
+        self.cfg.observers.contains(&self.cfg.me)
+    }
+
+    /// Keeps at most COMMIT_LOG_COUNT committed entries.
+    fn trim_history(&mut self, committed: Zxid) {
+        let committed_count = self.history.iter().take_while(|e| e.0 <= committed).count();
+        for _ in COMMIT_LOG_COUNT..committed_count {
+            if let Some((z, _)) = self.history.pop_front() {
+                self.history_base = z;
+            }
+        }
+    }
+}
+
+impl ConsensusCore {
+    /// Makes this core an ensemble member; `self.tree` must be the snapshot `tail` follows.
+    pub fn with_ensemble(
+        mut self,
+        cfg: EnsembleSettings,
+        tail: RecoveredTail,
+    ) -> anyhow::Result<Self> {
+        let config_text = self.settings.config_text.clone().into_bytes();
+        let e = Ensemble::start(
+            cfg,
+            self.settings.tick_time_ms,
+            &self.settings.data_dir,
+            tail,
+            config_text,
+        )?;
+        self.last_zxid = self.tree.last_zxid();
+        self.durable_zxid = e.last_logged;
+        self.shared.role.set(ServerRole::Looking);
+        self.ens = Some(Box::new(e));
+        Ok(self)
+    }
+
+    pub(super) fn is_leading(&self) -> bool {
+        matches!(self.ens.as_ref().map(|e| &e.role), Some(Role::Leading(_)))
+            && self.ens.as_ref().is_some_and(|e| e.serving)
+    }
+
+    pub(super) fn next_zxid(&self) -> Option<Zxid> {
+        match self.ens.as_deref() {
+            None => Some(self.last_zxid + 1),
+            Some(Ensemble {
+                role: Role::Leading(l),
+                ..
+            }) => l.next_zxid(),
+            Some(_) => None,
+        }
+    }
+
+    fn ens(&mut self) -> &mut Ensemble {
+        self.ens.as_mut().expect("an ensemble member")
+    }
+
+    // ---- elections ---------------------------------------------------------------------
+
+    /// Leaves the current role (closing every client connection) and starts an election.
+    pub(super) fn go_looking(&mut self, why: &str) {
+        let now = self.now_ms();
+        let was = self.shared.role.get();
+        tracing::info!("{}: {why}; LOOKING", was.name());
+        self.leave_ensemble();
+        let e = self.ens();
+        e.looking_since = Instant::now();
+        let (last, epoch) = (e.last_logged, e.current_epoch);
+        let outs = e.election.start(now, last, epoch);
+        self.on_election_outputs(outs);
+    }
+
+    /// Drops the role: links closed, clients evicted, work in flight forgotten (its clients
+    /// are gone), the log drained, the tree back at the last commit.
+    pub(super) fn leave_ensemble(&mut self) {
+        let e = self.ens.as_mut().expect("an ensemble member");
+        if matches!(e.role, Role::Leading(_)) {
+            e.zab_net.stop_listening();
+        }
+        e.zab_net.close_all();
+        e.role = Role::Looking;
+        e.serving = false;
+        e.linked = false;
+        e.redial_at = None;
+        e.forwarded.clear();
+        e.connects.clear();
+        e.revalidating.clear();
+        e.syncs.clear();
+        e.touched.clear();
+        e.sync_waiters.clear();
+        let last_logged = e.last_logged;
+        self.shared.role.set(ServerRole::Looking);
+        for c in &self.cores {
+            c.post(ToCore::EvictAll);
+        }
+        self.pending.clear();
+        self.shared.outstanding.store(0, Ordering::Relaxed);
+        // Vote with what is durable: wait for the log to sync what it was given.
+        while self.durable_zxid < last_logged {
+            match self.durable_rx.recv() {
+                Ok(z) => self.durable_zxid = self.durable_zxid.max(z),
+                Err(_) => break,
+            }
+        }
+        self.tree = (*self.committed_tree).clone();
+        self.last_zxid = self.committed_zxid;
+    }
+
+    pub(super) fn on_notification(&mut self, from: Sid, n: Notification) {
+        let now = self.now_ms();
+        let outs = self.ens().election.on_notification(now, from, n);
+        self.on_election_outputs(outs);
+    }
+
+    fn on_election_outputs(&mut self, outs: Vec<Output>) {
+        let mut queue = VecDeque::from(outs);
+        while let Some(o) = queue.pop_front() {
+            let me = self.ens().cfg.me;
+            match o {
+                Output::Send { to, msg } if to == me => {
+                    let now = self.now_ms();
+                    queue.extend(self.ens().election.on_notification(now, me, msg));
+                }
+                Output::Send { to, msg } => {
+                    let e = self.ens();
+                    e.election_net.send(to, &msg, &[]);
+                }
+                Output::Decided { state, vote, round } => {
+                    let took = self.ens().looking_since.elapsed();
+                    tracing::info!(
+                        "election round {round} decided in {} ms: leader {} (zxid {:#x}, epoch {}), we are {:?}",
+                        took.as_millis(),
+                        vote.leader,
+                        vote.zxid,
+                        vote.peer_epoch,
+                        state
+                    );
+                    if let Some(m) = &self.metrics {
+                        m.record_election(took.as_millis() as u64);
+                    }
+                    self.start_role(state, vote.leader);
+                }
+            }
+        }
+    }
+
+    fn log_view(&self) -> LogView {
+        let e = self.ens.as_ref().expect("an ensemble member");
+        LogView {
+            accepted_epoch: e.accepted_epoch,
+            current_epoch: e.current_epoch,
+            last_committed: self.committed_zxid,
+            base: e.history_base,
+            entries: e.history.iter().cloned().collect(),
+        }
+    }
+
+    fn start_role(&mut self, state: PeerState, leader: Sid) {
+        let now = self.now_ms();
+        let log = self.log_view();
+        let e = self.ens();
+        let cfg = e.zab_cfg.clone();
+        if state == PeerState::Leading {
+            if let Err(err) = e.zab_net.listen(e.cfg.quorum_listen) {
+                let why = format!("cannot listen on {}: {err}", e.cfg.quorum_listen);
+                self.go_looking(&why);
+                return;
+            }
+            let (l, acts) = Leader::new(cfg, log, now);
+            self.ens().role = Role::Leading(Box::new(l));
+            self.run_zab(acts);
+        } else {
+            let addr = e.cfg.quorum_addrs.get(&leader).cloned().unwrap_or_default();
+            let (l, _hello) = Learner::new(cfg, leader, &log, now);
+            e.role = Role::Following(Box::new(l));
+            e.linked = false;
+            // FOLLOWERINFO goes out once the link is up (a fresh machine says it).
+            e.zab_net.connect(leader, addr);
+        }
+    }
+
+    // ---- Zab -----------------------------------------------------------------------------
+
+    pub(super) fn on_zab_event(&mut self, ev: ZabEvent) {
+        let now = self.now_ms();
+        match ev {
+            ZabEvent::Connected(sid) => match &mut self.ens().role {
+                Role::Leading(l) => l.on_connect(sid, now),
+                Role::Following(l) if l.leader() == sid => {
+                    let log = self.log_view();
+                    let e = self.ens();
+                    e.linked = true;
+                    let (l, acts) = Learner::new(e.zab_cfg.clone(), sid, &log, now);
+                    e.role = Role::Following(Box::new(l));
+                    self.run_zab(acts);
+                }
+                _ => {}
+            },
+            ZabEvent::Disconnected(sid, why) => match &mut self.ens().role {
+                Role::Leading(l) => {
+                    tracing::info!("learner {sid} disconnected: {why}");
+                    l.on_disconnect(sid);
+                }
+                Role::Following(l) if l.leader() == sid => {
+                    let e = self.ens();
+                    if e.linked || e.serving {
+                        self.go_looking(&format!("lost the leader {sid}: {why}"));
+                    } else {
+                        // It may not be listening yet; its initLimit bounds the retries.
+                        e.redial_at = Some(now + REDIAL_MS);
+                    }
+                }
+                _ => {}
+            },
+            ZabEvent::Message(from, msg) => self.on_zab_message(from, msg, now),
+        }
+    }
+
+    fn on_zab_message(&mut self, from: Sid, msg: Msg, now: u64) {
+        let leading = matches!(self.ens().role, Role::Leading(_));
+        // Messages for the caller, not the machine (the machine still notes the peer is alive).
+        match &msg {
+            Msg::Request {
+                session_id,
+                cxid,
+                op,
+                body,
+            } if leading => {
+                let (s, c, o, b) = (*session_id, *cxid, *op, body.clone());
+                self.leader_request(from, s, c, o, &b);
+            }
+            Msg::Revalidate {
+                session_id,
+                timeout_ms,
+            } if leading => {
+                let (id, timeout) = (*session_id, *timeout_ms);
+                let valid = self.sessions.is_alive(id);
+                if valid {
+                    self.sessions.set_timeout(id, timeout, now);
+                    // The client moved to another server: its connection here goes.
+                    if let Some(old) = self.sessions.owner(id) {
+                        self.sessions.clear_owner(id, old);
+                        self.cores[old.core].post(ToCore::Evict(old.conn));
+                    }
+                }
+                self.ens().zab_net.send(
+                    from,
+                    &Msg::RevalidateReply {
+                        session_id: id,
+                        valid,
+                    },
+                );
+            }
+            Msg::PingReply { touches } if leading => {
+                for (id, _) in touches {
+                    self.sessions.touch(*id, now);
+                }
+            }
+            Msg::SyncDone { zxid } if !leading => {
+                if let Some(r) = self.ens().syncs.pop_front() {
+                    self.marker_after(r, *zxid);
+                }
+            }
+            Msg::RevalidateReply { session_id, valid } if !leading => {
+                self.revalidated(*session_id, *valid);
+            }
+            _ => {}
+        }
+        let acts = match &mut self.ens().role {
+            Role::Leading(l) => l.on_message(from, msg, now),
+            Role::Following(l) => l.on_message(from, msg, now),
+            Role::Looking => return,
+        };
+        self.run_zab(acts);
+        self.check_learner_serving();
+    }
+
+    fn check_learner_serving(&mut self) {
+        let e = self.ens();
+        if e.serving {
+            return;
+        }
+        if let Role::Following(l) = &e.role {
+            if l.is_serving() {
+                e.serving = true;
+                let (role, leader) = (
+                    if e.is_observer() {
+                        ServerRole::Observer
+                    } else {
+                        ServerRole::Follower
+                    },
+                    l.leader(),
+                );
+                self.shared.role.set(role);
+                tracing::info!(
+                    "{}: synced with leader {leader} at zxid {:#x}; serving clients",
+                    role.name().to_uppercase(),
+                    self.committed_zxid
+                );
+            }
+        }
+    }
+
+    pub(super) fn ensemble_durable(&mut self, z: Zxid) {
+        let acts = match &mut self.ens().role {
+            Role::Leading(l) => l.on_durable(z),
+            Role::Following(l) => l.on_durable(z),
+            Role::Looking => return,
+        };
+        self.run_zab(acts);
+        self.check_learner_serving();
+    }
+
+    pub(super) fn ensemble_tick(&mut self, now: u64) {
+        let e = self.ens();
+        if let Some(at) = e.redial_at.filter(|&at| now >= at) {
+            let _ = at;
+            e.redial_at = None;
+            if let Role::Following(l) = &e.role {
+                let leader = l.leader();
+                let addr = e.cfg.quorum_addrs.get(&leader).cloned().unwrap_or_default();
+                e.zab_net.connect(leader, addr);
+            }
+        }
+        let acts = match &mut e.role {
+            Role::Leading(l) => l.on_tick(now),
+            Role::Following(l) => l.on_tick(now),
+            Role::Looking => {
+                if e.election.deadline().is_some_and(|d| now >= d) {
+                    let outs = e.election.on_timer(now);
+                    self.on_election_outputs(outs);
+                }
+                return;
+            }
+        };
+        self.run_zab(acts);
+    }
+
+    /// Carries out the machine's actions in order; stops at a GiveUp.
+    fn run_zab(&mut self, acts: Vec<Action>) {
+        for a in acts {
+            match a {
+                Action::Send { to, mut msg } => {
+                    if let Msg::PingReply { touches } = &mut msg {
+                        let e = self.ens.as_mut().expect("an ensemble member");
+                        let touched = std::mem::take(&mut e.touched);
+                        touches.extend(
+                            touched
+                                .into_iter()
+                                .map(|id| (id, self.sessions.timeout_ms(id).unwrap_or(0))),
+                        );
+                    }
+                    self.ens().zab_net.send(to, &msg);
+                }
+                Action::PersistAcceptedEpoch(epoch) => {
+                    let e = self.ens();
+                    if let Err(err) = e.epochs.write(epochs::ACCEPTED, epoch) {
+                        crate::storage::fatal(&format!("persisting acceptedEpoch: {err}"));
+                    }
+                    e.accepted_epoch = epoch;
+                }
+                Action::PersistCurrentEpoch(epoch) => {
+                    let e = self.ens();
+                    if let Err(err) = e.epochs.write(epochs::CURRENT, epoch) {
+                        crate::storage::fatal(&format!("persisting currentEpoch: {err}"));
+                    }
+                    e.current_epoch = epoch;
+                }
+                Action::Append { zxid, txn } => self.append(zxid, txn),
+                Action::Truncate { zxid } => self.truncate(zxid),
+                Action::LoadSnapshot(s) => {
+                    if let Err(why) = self.load_snapshot(s) {
+                        self.go_looking(&why);
+                        return;
+                    }
+                }
+                Action::SendSnapshot { to, zxid } => self.send_snapshot(to, zxid),
+                Action::Apply { zxid, txn } => self.apply_committed(zxid, &txn),
+                Action::Serving => {
+                    let now = self.now_ms();
+                    let mut sessions = SessionTracker::new(
+                        self.settings.tick_time_ms,
+                        self.settings.server_id,
+                        wall_ms() as u64,
+                    );
+                    for (id, timeout) in self.tree.sessions() {
+                        sessions.add(id, timeout, now);
+                    }
+                    self.sessions = sessions;
+                    self.ens().serving = true;
+                    self.shared.role.set(ServerRole::Leader);
+                    tracing::info!(
+                        "LEADING: a quorum synced with us at zxid {:#x}; serving clients",
+                        self.committed_zxid
+                    );
+                }
+                Action::GiveUp(why) => {
+                    self.go_looking(&why);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn append(&mut self, zxid: Zxid, txn: Payload) {
+        self.log.append(LogEntry {
+            zxid,
+            txn: txn.to_vec(),
+        });
+        let e = self.ens();
+        e.history.push_back((zxid, txn));
+        e.last_logged = zxid;
+        self.publish_log_queue();
+    }
+
+    fn truncate(&mut self, zxid: Zxid) {
+        match self.log.truncate_after(zxid) {
+            Ok(cut) => tracing::warn!(
+                "TRUNC from the leader: dropped {} logged txn(s) and {} segment(s) above {zxid:#x}, which it never committed",
+                cut.records,
+                cut.segments
+            ),
+            Err(err) => crate::storage::fatal(&format!("truncating the log: {err:#}")),
+        }
+        let e = self.ens();
+        e.history.retain(|h| h.0 <= zxid);
+        e.last_logged = zxid;
+        self.durable_zxid = self.durable_zxid.min(zxid);
+    }
+
+    /// SNAP sync: the leader's tree replaces ours, made durable as a snapshot file before
+    /// anything after it is logged (recovery starts from it).
+    fn load_snapshot(&mut self, s: SnapshotRef) -> Result<(), String> {
+        let tree = crate::storage::snapshot::load_from(&s.bytes[..], s.bytes.len() as u64)
+            .map_err(|e| format!("the leader's snapshot does not load: {e}"))?;
+        if tree.last_zxid() != s.zxid {
+            return Err(format!(
+                "the leader's snapshot holds zxid {:#x}, not {:#x}",
+                tree.last_zxid(),
+                s.zxid
+            ));
+        }
+        if let Err(e) = crate::storage::snapshot::write_snapshot(&self.settings.data_dir, &tree) {
+            crate::storage::fatal(&format!("writing the leader's snapshot: {e}"));
+        }
+        tracing::info!(
+            "SNAP from the leader: loaded {} nodes at zxid {:#x}",
+            tree.node_count(),
+            s.zxid
+        );
+        self.tree = tree;
+        self.last_zxid = s.zxid;
+        self.durable_zxid = self.durable_zxid.max(s.zxid);
+        let e = self.ens();
+        e.history.clear();
+        e.history_base = s.zxid;
+        e.last_logged = s.zxid;
+        self.publish(Committed {
+            zxid: s.zxid,
+            tree: Arc::new(self.tree.clone()),
+            events: Vec::new(),
+            reply: None,
+            close: None,
+        });
+        Ok(())
+    }
+
+    fn send_snapshot(&mut self, to: Sid, zxid: Zxid) {
+        debug_assert_eq!(self.committed_tree.last_zxid(), zxid);
+        let started = Instant::now();
+        match crate::storage::snapshot::to_bytes(&self.committed_tree) {
+            Ok(bytes) => {
+                tracing::info!(
+                    "SNAP to {to}: {} bytes at zxid {zxid:#x} in {} ms",
+                    bytes.len(),
+                    started.elapsed().as_millis()
+                );
+                self.ens().zab_net.send(
+                    to,
+                    &Msg::Snap(SnapshotRef {
+                        zxid,
+                        bytes: bytes.into(),
+                    }),
+                );
+            }
+            Err(e) => {
+                tracing::error!("cannot serialise the tree for {to}: {e}");
+                self.ens().zab_net.close(to);
+            }
+        }
+    }
+
+    /// The machine says `zxid` is committed.
+    fn apply_committed(&mut self, zxid: Zxid, payload: &[u8]) {
+        let ours = self.pending.iter().find_map(|p| match p {
+            Pending::Txn(c, _) => Some(c.zxid),
+            Pending::Marker { .. } => None,
+        }) == Some(zxid);
+        if ours {
+            // Prepped here and already in the (speculative) tree.
+            self.release(zxid);
+        } else {
+            self.apply_foreign(zxid, payload);
+            let committed = self.committed_zxid;
+            self.release(committed);
+        }
+        let committed = self.committed_zxid;
+        self.ens().trim_history(committed);
+        self.answer_syncs();
+    }
+
+    /// A committed txn this server did not prep: a learner's, or a new leader's inherited
+    /// tail.
+    fn apply_foreign(&mut self, zxid: Zxid, payload: &[u8]) {
+        let txn = match Txn::decode(payload) {
+            Ok(t) if t.zxid() == zxid => t,
+            Ok(t) => crate::storage::fatal(&format!(
+                "committed txn {zxid:#x} carries zxid {:#x}",
+                t.zxid()
+            )),
+            Err(e) => crate::storage::fatal(&format!("committed txn {zxid:#x} is unreadable: {e}")),
+        };
+        let now = self.now_ms();
+        let session = txn.header.session_id;
+        let applied = self.tree.apply(&txn);
+        self.last_zxid = self.last_zxid.max(zxid);
+        let e = self.ens.as_mut().expect("an ensemble member");
+        let mut close = None;
+        let reply = match &txn.body {
+            TxnBody::CreateSession { timeout_ms } => {
+                self.sessions.add(session, *timeout_ms, now);
+                e.connects.remove(&session).map(|mut r| {
+                    self.sessions.set_owner(session, r.to);
+                    r.zxid = zxid;
+                    r
+                })
+            }
+            _ => e
+                .forwarded
+                .remove(&(session, txn.header.cxid))
+                .map(|mut r| {
+                    r.zxid = zxid;
+                    r.body = ReplyBody::Result(applied.result.clone());
+                    r
+                }),
+        };
+        if let TxnResult::SessionClosed = applied.result {
+            let owner = self.sessions.remove(session);
+            close = reply.as_ref().map(|r| r.to).or(owner);
+        }
+        self.publish(Committed {
+            zxid,
+            tree: Arc::new(self.tree.clone()),
+            events: applied.events,
+            reply,
+            close,
+        });
+    }
+
+    // ---- requests on the leader ------------------------------------------------------------
+
+    /// Submits through Zab: the machine gives the zxid, logs it and sends the proposals.
+    pub(super) fn propose(&mut self, zxid: Zxid, txn: Vec<u8>) {
+        let acts = match &mut self.ens().role {
+            Role::Leading(l) => match l.propose(txn.into()) {
+                Some((z, acts)) => {
+                    debug_assert_eq!(z, zxid);
+                    acts
+                }
+                None => crate::storage::fatal("proposing without an established epoch"),
+            },
+            _ => crate::storage::fatal("proposing while not leading"),
+        };
+        self.run_zab(acts);
+    }
+
+    /// A client request a learner forwarded. Failures are committed as error txns so the
+    /// learner answers its client in order with everything else.
+    fn leader_request(
+        &mut self,
+        from: Sid,
+        session: SessionId,
+        cxid: i32,
+        opcode: i32,
+        body: &[u8],
+    ) {
+        if !self.ens().serving {
+            return;
+        }
+        let now = self.now_ms();
+        match opcode {
+            op::CREATE_SESSION => {
+                let timeout = body
+                    .get(..4)
+                    .map_or(self.settings.min_session_timeout_ms, |b| {
+                        i32::from_be_bytes([b[0], b[1], b[2], b[3]])
+                    });
+                self.sessions.add(session, timeout, now);
+                self.submit(
+                    session,
+                    0,
+                    TxnBody::CreateSession {
+                        timeout_ms: timeout,
+                    },
+                    None,
+                    None,
+                );
+            }
+            op::CLOSE_SESSION => {
+                if let Some(owner) = self.sessions.owner(session) {
+                    self.sessions.clear_owner(session, owner);
+                    self.cores[owner.core].post(ToCore::Evict(owner.conn));
+                }
+                self.sessions.set_closing(session);
+                let body = prep::prep_close_session(&self.tree, session);
+                self.submit(session, cxid, body, None, None);
+            }
+            op::SYNC => {
+                if self.last_zxid <= self.committed_zxid {
+                    let zxid = self.committed_zxid;
+                    self.ens().zab_net.send(from, &Msg::SyncDone { zxid });
+                } else {
+                    let after = self.last_zxid;
+                    self.ens().sync_waiters.push_back((after, from));
+                }
+            }
+            _ => {
+                let body = match forward::decode(body)
+                    .ok()
+                    .and_then(|(ids, raw)| decode_request(opcode, raw).ok().map(|r| (ids, r)))
+                {
+                    None => TxnBody::Error {
+                        err: ErrorCode::MarshallingError.code(),
+                    },
+                    Some(_) if !self.sessions.touch(session, now) => TxnBody::Error {
+                        err: ErrorCode::SessionExpired.code(),
+                    },
+                    Some((ids, req)) => {
+                        let ctx = PrepCtx {
+                            session_id: session,
+                            ids: &ids,
+                            settings: &self.settings.prep,
+                        };
+                        prep::prep(&self.tree, &ctx, &req)
+                    }
+                };
+                self.submit(session, cxid, body, None, None);
+            }
+        }
+    }
+
+    /// Leader: forwarded syncs whose preceding proposals have all committed.
+    fn answer_syncs(&mut self) {
+        let committed = self.committed_zxid;
+        let e = self.ens();
+        while e.sync_waiters.front().is_some_and(|w| w.0 <= committed) {
+            let (_, to) = e.sync_waiters.pop_front().expect("checked");
+            e.zab_net.send(to, &Msg::SyncDone { zxid: committed });
+        }
+    }
+
+    // ---- requests on a learner ----------------------------------------------------------------
+
+    fn forward(&mut self, session: SessionId, cxid: i32, opcode: i32, body: Vec<u8>) {
+        let e = self.ens();
+        if let Role::Following(l) = &e.role {
+            let leader = l.leader();
+            e.zab_net.send(
+                leader,
+                &Msg::Request {
+                    session_id: session,
+                    cxid,
+                    op: opcode,
+                    body: body.into(),
+                },
+            );
+        }
+    }
+
+    /// A handshake on a learner: a new session is created through the leader, an existing
+    /// one revalidated with it.
+    pub(super) fn learner_connect(&mut self, conn: ConnRef, req: ConnectRequest) {
+        let timeout = self.negotiate_timeout(req.timeout_ms);
+        if req.session_id == 0 {
+            let id = self.sessions.next_session_id();
+            let resp = ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: timeout,
+                session_id: id,
+                passwd: session_password(id).to_vec(),
+                read_only: req.read_only.map(|_| false),
+            };
+            let reply = Reply {
+                to: conn,
+                xid: 0,
+                op: op::CREATE_SESSION,
+                zxid: 0,
+                body: ReplyBody::Connected(resp),
+                sub_ops: vec![],
+            };
+            self.ens().connects.insert(id, reply);
+            self.forward(id, 0, op::CREATE_SESSION, timeout.to_be_bytes().to_vec());
+            return;
+        }
+        let id = req.session_id;
+        if let Some(old) = self.sessions.owner(id).filter(|o| *o != conn) {
+            self.sessions.clear_owner(id, old);
+            self.cores[old.core].post(ToCore::Evict(old.conn));
+        }
+        let e = self.ens();
+        let leader = match &e.role {
+            Role::Following(l) => l.leader(),
+            _ => return,
+        };
+        e.zab_net.send(
+            leader,
+            &Msg::Revalidate {
+                session_id: id,
+                timeout_ms: timeout,
+            },
+        );
+        e.revalidating.entry(id).or_default().push_back((conn, req));
+    }
+
+    fn revalidated(&mut self, id: SessionId, valid: bool) {
+        let Some((conn, req)) = self
+            .ens()
+            .revalidating
+            .get_mut(&id)
+            .and_then(|q| q.pop_front())
+        else {
+            return;
+        };
+        let valid = valid && req.passwd == session_password(id);
+        let timeout = self.negotiate_timeout(req.timeout_ms);
+        let resp = if valid {
+            let now = self.now_ms();
+            if !self.sessions.is_alive(id) {
+                self.sessions.add(id, timeout, now);
+            }
+            self.sessions.set_owner(id, conn);
+            self.sessions.set_timeout(id, timeout, now);
+            ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: timeout,
+                session_id: id,
+                passwd: session_password(id).to_vec(),
+                read_only: req.read_only.map(|_| false),
+            }
+        } else {
+            tracing::info!("Invalid session 0x{id:x} for client, probably expired");
+            ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: 0,
+                session_id: 0,
+                passwd: vec![0; 16],
+                read_only: req.read_only.map(|_| false),
+            }
+        };
+        self.marker(Reply {
+            to: conn,
+            xid: 0,
+            op: op::CREATE_SESSION,
+            zxid: self.committed_zxid,
+            body: ReplyBody::Connected(resp),
+            sub_ops: vec![],
+        });
+    }
+
+    /// A write on a learner goes to the leader; its reply waits for its commit.
+    pub(super) fn forward_write(
+        &mut self,
+        reply: Reply,
+        session: SessionId,
+        ids: &[crate::proto::records::Id],
+        req: Request,
+        raw: &[u8],
+    ) {
+        let (xid, opcode) = (reply.xid, reply.op);
+        match req {
+            Request::Sync(p) => {
+                let mut r = reply;
+                r.body = ReplyBody::Sync(p.path);
+                self.ens().syncs.push_back(r);
+                self.forward(session, xid, op::SYNC, Vec::new());
+            }
+            Request::CloseSession => {
+                self.sessions.set_closing(session);
+                self.ens().forwarded.insert((session, xid), reply);
+                self.forward(session, xid, op::CLOSE_SESSION, Vec::new());
+            }
+            _ => {
+                self.ens().forwarded.insert((session, xid), reply);
+                self.forward(session, xid, opcode, forward::encode(ids, raw));
+            }
+        }
+    }
+}
