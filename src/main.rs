@@ -185,12 +185,12 @@ fn start_foreground(args: RunArgs) -> anyhow::Result<()> {
         None => Config::embedded_default(),
     };
     cfg.prometheus_addr()?;
+    cfg.prepare_dirs()?;
     let my_id = ringkeeper::config::read_myid(&cfg.data_dir)?;
     cfg.check_myid(my_id)?;
     let client_addr = cfg
         .client_socket_addr(my_id)?
         .ok_or_else(|| anyhow::anyhow!("{}: clientPort is not set", cfg.origin))?;
-    cfg.prepare_dirs()?;
     let mut settings = Settings::from_config(&cfg, client_addr);
     if !cfg.is_standalone() {
         let id = my_id.expect("check_myid requires a myid in an ensemble");

@@ -1,5 +1,5 @@
 //! The command line and zoo.cfg handling of the real binary: bad values, bad directories,
-//! unknown keys, a busy port, ensembles, `version`, and ZooKeeper's sample config.
+//! unknown keys, a busy port, ensemble myid errors, `version`, and ZooKeeper's sample config.
 
 mod common;
 
@@ -239,28 +239,38 @@ fn a_second_server_on_the_same_port_refuses_to_start() {
     assert!(text(&out).contains("already in use"), "{}", text(&out));
 }
 
+/// An ensemble config whose myid is missing, or names no `server.N` line, is refused with
+/// the reason (ZooKeeper's wording is different, but both name myid).
 #[test]
-fn ensemble_config_is_refused_clearly() {
+fn ensemble_config_without_a_usable_myid_is_refused_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("myid"), "1\n").unwrap();
     let cfg = write_cfg(
         tmp.path(),
         &format!(
             "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
-             server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\nserver.3=127.0.0.1:2890:3890\n",
+             server.1=127.0.0.1:{}:{}\nserver.2=127.0.0.1:{}:{}\nserver.3=127.0.0.1:{}:{}\n",
             data.display(),
+            common::free_port(),
+            common::free_port(),
+            common::free_port(),
+            common::free_port(),
+            common::free_port(),
+            common::free_port(),
             common::free_port()
         ),
     );
     let out = run_expect_exit(&cfg);
     let msg = text(&out);
     assert!(!out.status.success(), "{msg}");
-    assert!(
-        msg.contains("ensemble") && msg.contains("standalone only"),
-        "{msg}"
-    );
+    assert!(msg.contains("myid") && msg.contains("missing"), "{msg}");
+
+    std::fs::write(data.join("myid"), "7\n").unwrap();
+    let out = run_expect_exit(&cfg);
+    let msg = text(&out);
+    assert!(!out.status.success(), "{msg}");
+    assert!(msg.contains("no server.7 line"), "{msg}");
 }
 
 #[test]

@@ -1,10 +1,8 @@
 //! Multi-process ensembles on loopback, started from ordinary zoo.cfg files with
 //! `server.N` lines and a `myid` per dataDir.
 //!
-//! These are the ensemble's acceptance tests. They pass against Apache ZooKeeper 3.8
-//! (`RK_TEST_SERVER=reference cargo test --release --test ensemble -- --ignored`) and are
-//! ignored for ringkeeper until the quorum machines are wired into the server (see the
-//! `quorum` module docs); a server given these configs refuses to start today.
+//! These are the ensemble's acceptance tests; each also passes against Apache ZooKeeper 3.8
+//! (`RK_TEST_SERVER=reference cargo test --release --test ensemble`).
 
 mod common;
 
@@ -15,7 +13,6 @@ use std::time::Duration;
 
 /// Started in order 1, 2 of three: the two elect the larger id, 2; 3 then follows it.
 #[test]
-#[ignore = "the ensemble is not wired into the server yet"]
 fn three_started_in_order_elect_2_and_3_follows() {
     let mut e = TestEnsemble::new(3, 0, "");
     e.spawn(1);
@@ -32,7 +29,6 @@ fn three_started_in_order_elect_2_and_3_follows() {
 
 /// Five started in order 1..5: the first quorum is {1, 2, 3}, so 3 leads.
 #[test]
-#[ignore = "the ensemble is not wired into the server yet"]
 fn five_started_in_order_elect_3() {
     let mut e = TestEnsemble::new(5, 0, "");
     e.spawn(1);
@@ -51,7 +47,6 @@ fn five_started_in_order_elect_3() {
 
 /// A write through any member is visible on every member after a sync.
 #[tokio::test]
-#[ignore = "the ensemble is not wired into the server yet"]
 async fn writes_through_followers_reach_everyone() {
     let mut e = TestEnsemble::new(3, 1, "");
     e.spawn_all();

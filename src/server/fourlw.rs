@@ -179,6 +179,10 @@ pub async fn run(shared: &CoreShared, word: &str, arg: Option<i64>) -> String {
     if !shared.settings.four_letter_word_allowed(word) {
         return format!("{word} is not executed because it is not in the whitelist.\n");
     }
+    if needs_report(word) && !shared.consensus.role.get().serving() {
+        // An ensemble member between roles, as ZooKeeper answers then.
+        return "This ZooKeeper instance is not currently serving requests\n".into();
+    }
     let report = if needs_report(word) {
         match inspect::gather(&shared.mailboxes).await {
             Ok(r) => Some(r),
