@@ -58,7 +58,11 @@ pub fn check_continuity(snapshot_zxid: Zxid, txns: &[Txn]) -> Result<(), GapErro
         return Ok(());
     };
     let covered = txns.first().is_some_and(|t| t.zxid() <= snapshot_zxid + 1);
-    if first_after > snapshot_zxid + 1 && !covered {
+    // An ensemble's history starts at counter 1 of its first epoch, (e, 1) with e >= 1:
+    // with no snapshot that is a complete log. (After a snapshot, a later epoch's first
+    // txn still needs the log to show the snapshot's epoch ended there: `covered`.)
+    let first_epoch_start = snapshot_zxid == 0 && first_after & 0xffff_ffff == 1;
+    if first_after > snapshot_zxid + 1 && !covered && !first_epoch_start {
         return Err(GapError {
             snapshot_zxid,
             first_after,
@@ -279,5 +283,9 @@ mod tests {
         // that the old epoch ended at the snapshot.
         assert!(check_continuity(0x1_0000_0005, &txns(&[0x2_0000_0001])).is_err());
         assert!(check_continuity(0x1_0000_0005, &txns(&[0x1_0000_0005, 0x2_0000_0001])).is_ok());
+        // An ensemble's log with no snapshot starts at its first epoch's first txn.
+        assert!(check_continuity(0, &txns(&[0x1_0000_0001, 0x1_0000_0002])).is_ok());
+        assert!(check_continuity(0, &txns(&[0x3_0000_0001])).is_ok());
+        assert!(check_continuity(0, &txns(&[0x1_0000_0002])).is_err());
     }
 }
