@@ -42,7 +42,8 @@ pub enum Workload {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// host:port of the server.
+    /// host:port of the server, or a comma-separated list of an ensemble's members:
+    /// sessions are spread over them round-robin.
     #[arg(long, default_value = "127.0.0.1:2181")]
     pub server: String,
     #[arg(long, value_enum, default_value = "set")]
@@ -130,10 +131,26 @@ fn error_kind(e: &ClientError) -> String {
     }
 }
 
-async fn prepare(args: &BenchArgs) -> Result<()> {
-    let c = Client::connect(&args.server, Duration::from_secs(30))
+/// The `i`th session's server (round-robin over `--server`'s list).
+fn host(args: &BenchArgs, i: usize) -> &str {
+    let hosts: Vec<&str> = args
+        .server
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .collect();
+    hosts.get(i % hosts.len().max(1)).copied().unwrap_or("")
+}
+
+async fn connect_to(args: &BenchArgs, i: usize) -> Result<Client> {
+    let h = host(args, i);
+    Client::connect(h, Duration::from_secs(30))
         .await
-        .with_context(|| format!("connecting to {}", args.server))?;
+        .with_context(|| format!("connecting to {h}"))
+}
+
+async fn prepare(args: &BenchArgs) -> Result<()> {
+    let c = connect_to(args, 0).await?;
     let open = acl::open_unsafe();
     match c
         .create(&args.root, b"", &open, CreateMode::Persistent)
@@ -333,12 +350,8 @@ pub async fn run(args: &BenchArgs) -> Result<Report> {
     let end = warm_end + Duration::from_secs_f64(args.duration);
     let value = Rc::new(vec![b'v'; args.value_size]);
     let mut clients = Vec::new();
-    for _ in 0..args.clients {
-        clients.push(Rc::new(
-            Client::connect(&args.server, Duration::from_secs(30))
-                .await
-                .with_context(|| format!("connecting to {}", args.server))?,
-        ));
+    for i in 0..args.clients {
+        clients.push(Rc::new(connect_to(args, i).await?));
     }
     let local = tokio::task::LocalSet::new();
     if let Some(rate) = args.rate {
@@ -486,10 +499,10 @@ async fn run_fanout(args: &BenchArgs) -> Result<Report> {
         args.rate.is_none(),
         "watch-fanout runs rounds back to back; --rate does not apply"
     );
-    let connect = || async {
-        Client::connect(&args.server, Duration::from_secs(30))
-            .await
-            .with_context(|| format!("connecting to {}", args.server))
+    let mut next = 0;
+    let mut connect = || {
+        next += 1;
+        connect_to(args, next - 1)
     };
     let path = format!("{}/k0", args.root);
     let writer = connect().await?;
