@@ -96,6 +96,9 @@ pub(super) struct Ensemble {
     pub(super) touched: BTreeSet<SessionId>,
     // Leader: forwarded syncs, answered once everything proposed before them commits.
     sync_waiters: VecDeque<(Zxid, Sid)>,
+    /// Leader: the member each session's client is connected to, as last created or
+    /// revalidated there; writes arriving through another member fail with SESSIONMOVED.
+    session_server: HashMap<SessionId, Sid>,
 }
 
 impl Ensemble {
@@ -177,9 +180,14 @@ impl Ensemble {
             syncs: VecDeque::new(),
             touched: BTreeSet::new(),
             sync_waiters: VecDeque::new(),
+            session_server: HashMap::new(),
             zab_cfg,
             cfg,
         })
+    }
+
+    pub(super) fn me(&self) -> Sid {
+        self.cfg.me
     }
 
     pub(super) fn is_serving(&self) -> bool {
@@ -276,6 +284,7 @@ impl ConsensusCore {
         e.syncs.clear();
         e.touched.clear();
         e.sync_waiters.clear();
+        e.session_server.clear();
         let last_logged = e.last_logged;
         self.shared.role.set(ServerRole::Looking);
         for c in &self.cores {
@@ -424,6 +433,7 @@ impl ConsensusCore {
                 let (id, timeout) = (*session_id, *timeout_ms);
                 let valid = self.sessions.is_alive(id);
                 if valid {
+                    self.ens().session_server.insert(id, from);
                     self.sessions.set_timeout(id, timeout, now);
                     // The client moved to another server: its connection here goes.
                     if let Some(old) = self.sessions.owner(id) {
@@ -784,6 +794,7 @@ impl ConsensusCore {
                         i32::from_be_bytes([b[0], b[1], b[2], b[3]])
                     });
                 self.sessions.add(session, timeout, now);
+                self.ens().session_server.insert(session, from);
                 self.submit(
                     session,
                     0,
@@ -823,6 +834,9 @@ impl ConsensusCore {
                     Some(_) if !self.sessions.touch(session, now) => TxnBody::Error {
                         err: ErrorCode::SessionExpired.code(),
                     },
+                    Some(_) if self.moved_away(session, from) => TxnBody::Error {
+                        err: ErrorCode::SessionMoved.code(),
+                    },
                     Some((ids, req)) => {
                         let ctx = PrepCtx {
                             session_id: session,
@@ -834,6 +848,29 @@ impl ConsensusCore {
                 };
                 self.submit(session, cxid, body, None, None);
             }
+        }
+    }
+
+    /// Leader: whether `session`'s client is now connected to another member than `via`.
+    pub(super) fn moved_away(&self, session: SessionId, via: Sid) -> bool {
+        self.ens
+            .as_ref()
+            .and_then(|e| e.session_server.get(&session))
+            .is_some_and(|&s| s != via)
+    }
+
+    /// Leader: `session`'s client is connected here now.
+    pub(super) fn owned_here(&mut self, session: SessionId) {
+        if let Some(e) = self.ens.as_mut() {
+            let me = e.cfg.me;
+            e.session_server.insert(session, me);
+        }
+    }
+
+    /// Leader: a session ended; forget where it was.
+    pub(super) fn forget_session(&mut self, session: SessionId) {
+        if let Some(e) = self.ens.as_mut() {
+            e.session_server.remove(&session);
         }
     }
 

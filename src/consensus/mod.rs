@@ -344,6 +344,7 @@ impl ConsensusCore {
             let id = self.sessions.next_session_id();
             self.sessions.add(id, timeout, now);
             self.sessions.set_owner(id, conn);
+            self.owned_here(id);
             let resp = ConnectResponse {
                 protocol_version: 0,
                 timeout_ms: timeout,
@@ -368,6 +369,7 @@ impl ConsensusCore {
         let valid = self.sessions.is_alive(id) && req.passwd == session_password(id);
         let resp = if valid {
             self.sessions.set_owner(id, conn);
+            self.owned_here(id);
             self.sessions.set_timeout(id, timeout, now);
             ConnectResponse {
                 protocol_version: 0,
@@ -420,6 +422,15 @@ impl ConsensusCore {
             self.marker(reply(
                 self.last_zxid,
                 ReplyBody::Result(TxnResult::Error(ErrorCode::SessionExpired)),
+            ));
+            return;
+        }
+        let me = self.ens.as_ref().map(|e| e.me());
+        if me.is_some_and(|me| self.moved_away(session, me)) {
+            // The client reconnected through another member; this connection is stale.
+            self.marker(reply(
+                self.last_zxid,
+                ReplyBody::Result(TxnResult::Error(ErrorCode::SessionMoved)),
             ));
             return;
         }
@@ -507,6 +518,7 @@ impl ConsensusCore {
         let applied = self.tree.apply(&txn);
         if let TxnResult::SessionClosed = applied.result {
             let _ = self.sessions.remove(session);
+            self.forget_session(session);
         }
         let reply = reply.map(|mut r| {
             r.zxid = zxid;
