@@ -13,23 +13,10 @@
 //! - `zab_net`        the quorum port's connections
 //! - `sim`, `sim_zab` the deterministic simulations (tests)
 //!
-//! Status: the machines, wire formats and connections are built and tested; the server
-//! does not use them yet (an ensemble config is refused at start). Wiring them in, as
-//! ZooKeeper's QuorumPeer does:
-//! - an outer loop per server: elect, then run the consensus core in the elected role until
-//!   its machine gives up, then close every client connection and elect again;
-//! - leader: `submit` takes its zxid from `Leader::propose`, the log's durable reports feed
-//!   `Leader::on_durable`, `Apply` releases the pending commits; forwarded REQUESTs are
-//!   prepped like local writes, their failures committed as error txns so the follower
-//!   answers them in order; expiry runs here only; touches arrive in PING replies;
-//! - follower/observer: writes, session creation (ids carry our myid) and sync are forwarded;
-//!   reconnects are revalidated with the leader; `Apply` applies the txn and answers the
-//!   local client it belongs to; the uncommitted log tail is kept in memory for the next
-//!   election and TRUNC needs the log thread to cut its files (`recovery::truncate_after`);
-//! - recovery must accept a new epoch's first zxid after a snapshot of the previous one.
-//!
-//! `tests/ensemble.rs` (on the quorum branch until it passes) holds the acceptance tests,
-//! checked against an Apache ZooKeeper 3.8 ensemble.
+//! The consensus core drives them as an ensemble member (`consensus::ensemble`): elect, run
+//! the elected role until its machine gives up, close every client connection, elect again.
+//! `tests/ensemble*.rs` hold the multi-process acceptance tests, each also checked against an
+//! Apache ZooKeeper 3.8 ensemble.
 
 pub mod election;
 pub mod election_net;
