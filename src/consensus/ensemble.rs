@@ -57,6 +57,14 @@ pub(super) enum Role {
     Following(Box<Learner>),
 }
 
+/// A SNAP serialised by a helper thread: for which learner, which request, and the bytes.
+pub(super) struct SnapshotDone {
+    to: Sid,
+    generation: u64,
+    zxid: Zxid,
+    bytes: Result<Vec<u8>, String>,
+}
+
 /// What the recovered log holds beyond the snapshot the tree was loaded from.
 pub struct RecoveredTail {
     /// The snapshot's zxid (the tree's).
@@ -96,6 +104,12 @@ pub(super) struct Ensemble {
     pub(super) touched: BTreeSet<SessionId>,
     // Leader: forwarded syncs, answered once everything proposed before them commits.
     sync_waiters: VecDeque<(Zxid, Sid)>,
+    /// Leader: learners whose SNAP is being serialised (off this thread), with the messages
+    /// that must follow it, held back so the link keeps its order.
+    snapshots: HashMap<Sid, (u64, Vec<Msg>)>,
+    snapshot_generation: u64,
+    snap_tx: crossbeam_channel::Sender<SnapshotDone>,
+    pub(super) snap_rx: Receiver<SnapshotDone>,
     /// Leader: the member each session's client is connected to, as last created or
     /// revalidated there; writes arriving through another member fail with SESSIONMOVED.
     session_server: HashMap<SessionId, Sid>,
@@ -144,6 +158,7 @@ impl Ensemble {
         )
         .with_context(|| format!("binding the election port {}", cfg.election_listen))?;
         let (ztx, zab_rx) = crossbeam_channel::unbounded();
+        let (snap_tx, snap_rx) = crossbeam_channel::unbounded();
         let zab_net = ZabNet::start(me, ztx).context("starting the quorum transport")?;
         let zab_cfg = ZabConfig {
             me,
@@ -181,6 +196,10 @@ impl Ensemble {
             touched: BTreeSet::new(),
             sync_waiters: VecDeque::new(),
             session_server: HashMap::new(),
+            snapshots: HashMap::new(),
+            snapshot_generation: 0,
+            snap_tx,
+            snap_rx,
             zab_cfg,
             cfg,
         })
@@ -285,6 +304,7 @@ impl ConsensusCore {
         e.touched.clear();
         e.sync_waiters.clear();
         e.session_server.clear();
+        e.snapshots.clear();
         let last_logged = e.last_logged;
         self.shared.role.set(ServerRole::Looking);
         for c in &self.cores {
@@ -382,7 +402,10 @@ impl ConsensusCore {
         let now = self.now_ms();
         match ev {
             ZabEvent::Connected(sid) => match &mut self.ens().role {
-                Role::Leading(l) => l.on_connect(sid, now),
+                Role::Leading(l) => {
+                    l.on_connect(sid, now);
+                    self.ens().snapshots.remove(&sid);
+                }
                 Role::Following(l) if l.leader() == sid => {
                     let log = self.log_view();
                     let e = self.ens();
@@ -397,6 +420,7 @@ impl ConsensusCore {
                 Role::Leading(l) => {
                     tracing::info!("learner {sid} disconnected: {why}");
                     l.on_disconnect(sid);
+                    self.ens().snapshots.remove(&sid);
                 }
                 Role::Following(l) if l.leader() == sid => {
                     let e = self.ens();
@@ -548,7 +572,11 @@ impl ConsensusCore {
                                 .map(|id| (id, self.sessions.timeout_ms(id).unwrap_or(0))),
                         );
                     }
-                    self.ens().zab_net.send(to, &msg);
+                    let e = self.ens();
+                    match e.snapshots.get_mut(&to) {
+                        Some((_, held)) => held.push(msg),
+                        None => e.zab_net.send(to, &msg),
+                    }
                 }
                 Action::PersistAcceptedEpoch(epoch) => {
                     let e = self.ens();
@@ -663,27 +691,65 @@ impl ConsensusCore {
         Ok(())
     }
 
+    /// SNAP sync: serialises the committed tree on a helper thread (a large tree takes a
+    /// while; the leader keeps committing meanwhile) and holds back what follows it for `to`.
     fn send_snapshot(&mut self, to: Sid, zxid: Zxid) {
         debug_assert_eq!(self.committed_tree.last_zxid(), zxid);
-        let started = Instant::now();
-        match crate::storage::snapshot::to_bytes(&self.committed_tree) {
-            Ok(bytes) => {
-                tracing::info!(
-                    "SNAP to {to}: {} bytes at zxid {zxid:#x} in {} ms",
-                    bytes.len(),
-                    started.elapsed().as_millis()
-                );
-                self.ens().zab_net.send(
+        let tree = self.committed_tree.clone();
+        let e = self.ens();
+        e.snapshot_generation += 1;
+        let generation = e.snapshot_generation;
+        e.snapshots.insert(to, (generation, Vec::new()));
+        let done = e.snap_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("rk-snap-sync".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let bytes = crate::storage::snapshot::to_bytes(&tree).map_err(|e| e.to_string());
+                if let Ok(b) = &bytes {
+                    tracing::info!(
+                        "SNAP to {to}: {} bytes at zxid {zxid:#x} serialised in {} ms",
+                        b.len(),
+                        started.elapsed().as_millis()
+                    );
+                }
+                let _ = done.send(SnapshotDone {
                     to,
+                    generation,
+                    zxid,
+                    bytes,
+                });
+            });
+        if let Err(err) = spawned {
+            tracing::error!("cannot start serialising a snapshot for {to}: {err}");
+            e.snapshots.remove(&to);
+            e.zab_net.close(to);
+        }
+    }
+
+    /// A SNAP is serialised: send it, then everything held back behind it.
+    pub(super) fn on_snapshot_done(&mut self, d: SnapshotDone) {
+        let e = self.ens();
+        if e.snapshots.get(&d.to).map(|s| s.0) != Some(d.generation) {
+            return; // the learner left (or reconnected) meanwhile
+        }
+        let (_, held) = e.snapshots.remove(&d.to).expect("checked");
+        match d.bytes {
+            Ok(bytes) => {
+                e.zab_net.send(
+                    d.to,
                     &Msg::Snap(SnapshotRef {
-                        zxid,
+                        zxid: d.zxid,
                         bytes: bytes.into(),
                     }),
                 );
+                for m in held {
+                    e.zab_net.send(d.to, &m);
+                }
             }
-            Err(e) => {
-                tracing::error!("cannot serialise the tree for {to}: {e}");
-                self.ens().zab_net.close(to);
+            Err(err) => {
+                tracing::error!("cannot serialise the tree for {}: {err}", d.to);
+                e.zab_net.close(d.to);
             }
         }
     }

@@ -189,9 +189,9 @@ impl ConsensusCore {
         // enough that a 100 ms reaper interval means ~100 ms.
         let tick = Duration::from_millis((self.settings.tick_time_ms / 40).clamp(5, 50));
         let durable_rx = self.durable_rx.clone();
-        let (election_rx, zab_rx) = match &self.ens {
-            Some(e) => (e.election_rx.clone(), e.zab_rx.clone()),
-            None => (never(), never()),
+        let (election_rx, zab_rx, snap_rx) = match &self.ens {
+            Some(e) => (e.election_rx.clone(), e.zab_rx.clone(), e.snap_rx.clone()),
+            None => (never(), never(), never()),
         };
         if self.ens.is_some() {
             self.go_looking("starting");
@@ -212,6 +212,9 @@ impl ConsensusCore {
                 },
                 recv(zab_rx) -> ev => if let Ok(ev) = ev {
                     self.on_zab_event(ev);
+                },
+                recv(snap_rx) -> d => if let Ok(d) = d {
+                    self.on_snapshot_done(d);
                 },
                 default(tick) => {}
             }
