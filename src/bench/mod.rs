@@ -25,6 +25,8 @@ use hdrhistogram::Histogram;
 use crate::client::{acl, Client, ClientError, CreateMode};
 use crate::rng::Rng;
 
+mod sessions;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workload {
     /// setData on existing keys.
@@ -38,6 +40,11 @@ pub enum Workload {
     /// Every session watches one znode; a separate writer changes it. One op is one round:
     /// its latency runs from sending the write to the last session's notification.
     WatchFanout,
+    /// The lock recipe (ephemeral-sequential contenders): one op acquires a lock and
+    /// releases it. Sessions pick among `--keys` locks; `--keys 1` is one contended lock.
+    LockChurn,
+    /// Connection storm: one op opens a session (connect + handshake) and closes it.
+    ReconnectStorm,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -199,7 +206,9 @@ async fn one_request(
         Workload::Get => true,
         Workload::Set => false,
         Workload::Mixed => rng.unit() < args.read_ratio,
-        Workload::WatchFanout => unreachable!("watch fan-out runs in its own loop"),
+        Workload::WatchFanout | Workload::LockChurn | Workload::ReconnectStorm => {
+            unreachable!("session-level workloads run in their own loops")
+        }
         Workload::CreateDelete => {
             *seq += 1;
             let p = format!("{}/cd-{:x}-{}", args.root, rng.next_u64(), seq);
@@ -338,8 +347,11 @@ impl Report {
 /// second on stderr.
 pub async fn run(args: &BenchArgs) -> Result<Report> {
     prepare(args).await?;
-    if args.workload == Workload::WatchFanout {
-        return run_fanout(args).await;
+    match args.workload {
+        Workload::WatchFanout => return run_fanout(args).await,
+        Workload::LockChurn => return sessions::run_lock_churn(args).await,
+        Workload::ReconnectStorm => return sessions::run_reconnect_storm(args).await,
+        _ => {}
     }
     let hist = Rc::new(RefCell::new(
         Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
