@@ -270,7 +270,7 @@ async fn run(
             }
             Err(_) => {
                 host += 1;
-                if host % cfg.hosts.len() == 0 {
+                if host.is_multiple_of(cfg.hosts.len()) {
                     // A whole round refused: nobody serves yet (an election). Try again
                     // soon, but do not spin.
                     tokio::time::sleep(Duration::from_millis(10)).await;
