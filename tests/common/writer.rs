@@ -16,7 +16,7 @@
 
 use ringkeeper::client::acl::open_unsafe;
 use ringkeeper::client::{Client, ClientError, ConnectOptions, CreateMode, ErrorCode};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -127,9 +127,16 @@ impl WriterReport {
     }
 }
 
-/// A running writer; `stop` ends it and returns its report. Dropping it stops it too.
+/// `Writer::mode`: keep writing.
+const RUN: u8 = 0;
+/// Confirm the name in flight (up to the drain timeout), then end.
+const DRAIN: u8 = 1;
+/// End now (the writer was dropped: a failed test must not leave it retrying).
+const ABANDON: u8 = 2;
+
+/// A running writer; `stop` ends it and returns its report. Dropping it abandons it.
 pub struct Writer {
-    stop: Arc<AtomicBool>,
+    mode: Arc<AtomicU8>,
     progress: Arc<Mutex<Progress>>,
     thread: Option<JoinHandle<WriterReport>>,
 }
@@ -137,9 +144,9 @@ pub struct Writer {
 impl Writer {
     pub fn start(cfg: WriterConfig) -> Writer {
         assert!(!cfg.hosts.is_empty(), "the writer needs at least one host");
-        let stop = Arc::new(AtomicBool::new(false));
+        let mode = Arc::new(AtomicU8::new(RUN));
         let progress = Arc::new(Mutex::new(Progress::default()));
-        let (s, p) = (stop.clone(), progress.clone());
+        let (m, p) = (mode.clone(), progress.clone());
         let thread = std::thread::Builder::new()
             .name("writer".into())
             .spawn(move || {
@@ -147,11 +154,11 @@ impl Writer {
                     .enable_all()
                     .build()
                     .expect("writer runtime")
-                    .block_on(run(cfg, s, p))
+                    .block_on(run(cfg, m, p))
             })
             .expect("spawn writer thread");
         Writer {
-            stop,
+            mode,
             progress,
             thread: Some(thread),
         }
@@ -206,7 +213,7 @@ impl Writer {
     /// Stops after confirming the name in flight (or giving up on it after the drain
     /// timeout) and returns the report.
     pub fn stop(mut self) -> WriterReport {
-        self.stop.store(true, Ordering::SeqCst);
+        self.mode.store(DRAIN, Ordering::SeqCst);
         self.thread
             .take()
             .expect("writer thread")
@@ -217,9 +224,8 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Not joined: a failing test must not wait out the drain timeout; the thread ends
-        // with the process.
+        // Not joined: the thread ends at its next step (at most one connect or op timeout).
+        self.mode.store(ABANDON, Ordering::SeqCst);
     }
 }
 
@@ -232,7 +238,7 @@ enum Outcome {
 
 async fn run(
     cfg: WriterConfig,
-    stop: Arc<AtomicBool>,
+    mode: Arc<AtomicU8>,
     progress: Arc<Mutex<Progress>>,
 ) -> WriterReport {
     let mut session: Option<(i64, Vec<u8>)> = None;
@@ -243,7 +249,11 @@ async fn run(
     let mut unknown = false;
     let mut next = 0u64;
     'outer: loop {
-        if stop.load(Ordering::SeqCst) {
+        let m = mode.load(Ordering::SeqCst);
+        if m == ABANDON {
+            break;
+        }
+        if m == DRAIN {
             // Nothing in flight: done. Otherwise keep trying the pending name a while.
             if !unknown {
                 break;
@@ -297,7 +307,8 @@ async fn run(
             }
         }
         loop {
-            if stop.load(Ordering::SeqCst) && !unknown {
+            let m = mode.load(Ordering::SeqCst);
+            if m == ABANDON || (m == DRAIN && !unknown) {
                 break 'outer;
             }
             if let Some(d) = drain_deadline {
