@@ -19,6 +19,7 @@
 //! - `partition`    a cut-off follower and a cut-off leader never take writes; healing
 //! - `rolling`      every server restarted in turn under a continuous writer
 //! - `sessions`     expiry, moving between members, sync, a client ahead of the server
+//! - `harness`      the tools above (proxy, writer check), checked on their own; not ignored
 //!
 //! Tests are plain `#[test]`s: the blocking harness (spawn, kill, wait for `srvr`) runs on
 //! the test thread, async client work on a multi-threaded runtime (`rt()`) whose workers
@@ -30,6 +31,7 @@ mod common;
 mod election;
 mod failover;
 mod follower_sync;
+mod harness;
 mod partition;
 mod rolling;
 mod sessions;
