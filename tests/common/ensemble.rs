@@ -1,7 +1,10 @@
 //! Ensembles of real server processes on loopback: one directory, zoo.cfg and `myid` per
 //! member, the same `server.N` lines in each, free ports for client, quorum and election.
-//! `RK_TEST_SERVER=reference` runs the same ensemble with Apache ZooKeeper, which is how the
-//! expectations of the ensemble tests were checked.
+//! `with_proxies` instead points each member's lines for the others at its own proxies
+//! (`proxy::ProxyNet`), so that links can be cut. `RK_TEST_SERVER=reference` runs the same
+//! ensemble with Apache ZooKeeper, which is how the expectations of the ensemble tests were
+//! checked. tickTime is 500 ms (initLimit 10, syncLimit 5): a member cut off from its leader
+//! gives up after 2.5 s.
 
 use super::proxy::ProxyNet;
 use super::writer::WriterReport;

@@ -12,7 +12,9 @@
 //! sends its own election address, and a receiver with the higher id drops the connection
 //! and dials back to that address — straight to the real port, around the proxy. The
 //! election proxy i→j therefore rewrites that address to the proxy j→i, so the dial-back
-//! also crosses a link that can be cut. Any other first bytes pass unchanged.
+//! also crosses a link that can be cut. Any other first bytes pass unchanged. (Without the
+//! rewrite ZooKeeper's partition tests still passed, but took four times as long: the cut-off
+//! member kept an election link through its dial-backs.)
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
