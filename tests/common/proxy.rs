@@ -13,8 +13,8 @@
 //! and dials back to that address — straight to the real port, around the proxy. The
 //! election proxy i→j therefore rewrites that address to the proxy j→i, so the dial-back
 //! also crosses a link that can be cut. Any other first bytes pass unchanged. (Without the
-//! rewrite ZooKeeper's partition tests still passed, but took four times as long: the cut-off
-//! member kept an election link through its dial-backs.)
+//! rewrite, ZooKeeper 3.8's QuorumCnxManager.handleConnection dials back around the cut, and
+//! the partition tests took 74 s instead of 18 s.)
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
