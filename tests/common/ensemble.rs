@@ -1,9 +1,15 @@
 //! Ensembles of real server processes on loopback: one directory, zoo.cfg and `myid` per
 //! member, the same `server.N` lines in each, free ports for client, quorum and election.
-//! `RK_TEST_SERVER=reference` runs the same ensemble with Apache ZooKeeper, which is how the
-//! expectations of the ensemble tests were checked.
+//! `with_proxies` instead points each member's lines for the others at its own proxies
+//! (`proxy::ProxyNet`), so that links can be cut. `RK_TEST_SERVER=reference` runs the same
+//! ensemble with Apache ZooKeeper, which is how the expectations of the ensemble tests were
+//! checked. tickTime is 500 ms (initLimit 10, syncLimit 5): a member cut off from its leader
+//! gives up after 2.5 s.
 
-use super::{config_text, free_port, Kind, TestServer};
+use super::proxy::ProxyNet;
+use super::writer::WriterReport;
+use super::{config_text, free_port, Kind, TestServer, CLIENT_TIMEOUT};
+use ringkeeper::client::{Client, ClientError, Stat};
 use std::time::{Duration, Instant};
 
 /// How long an ensemble may take to elect and serve.
@@ -12,24 +18,42 @@ pub const ELECT_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct TestEnsemble {
     /// Index i is server id i + 1.
     pub members: Vec<TestServer>,
+    /// The proxies between members, when built with `with_proxies`.
+    pub net: Option<ProxyNet>,
 }
 
 impl TestEnsemble {
     /// `participants` voters (ids 1..=participants) then `observers` observers; nothing is
     /// started. `extra` is appended to every member's zoo.cfg.
     pub fn new(participants: usize, observers: usize, extra: &str) -> TestEnsemble {
+        TestEnsemble::build(participants, observers, extra, false)
+    }
+
+    /// As `new`, but each member's zoo.cfg lists its own line with its real ports and the
+    /// others' lines pointing at its own proxies to them (`net`), so links can be cut.
+    pub fn with_proxies(participants: usize, observers: usize, extra: &str) -> TestEnsemble {
+        TestEnsemble::build(participants, observers, extra, true)
+    }
+
+    fn build(participants: usize, observers: usize, extra: &str, proxied: bool) -> TestEnsemble {
         let kind = Kind::from_env();
         let n = participants + observers;
         let ports: Vec<(u16, u16, u16)> = (0..n)
             .map(|_| (free_port(), free_port(), free_port()))
             .collect();
-        let mut servers = String::new();
-        for (i, (_, q, e)) in ports.iter().enumerate() {
-            let role = if i >= participants { ":observer" } else { "" };
-            servers.push_str(&format!("server.{}=127.0.0.1:{q}:{e}{role}\n", i + 1));
-        }
+        let net = proxied
+            .then(|| ProxyNet::start(&ports.iter().map(|&(_, q, e)| (q, e)).collect::<Vec<_>>()));
         let members = (0..n)
             .map(|i| {
+                let mut servers = String::new();
+                for (j, &(_, q, e)) in ports.iter().enumerate() {
+                    let role = if j >= participants { ":observer" } else { "" };
+                    let (q, e) = match &net {
+                        Some(net) if j != i => net.ports(i as u64 + 1, j as u64 + 1),
+                        _ => (q, e),
+                    };
+                    servers.push_str(&format!("server.{}=127.0.0.1:{q}:{e}{role}\n", j + 1));
+                }
                 let dir = tempfile::Builder::new()
                     .prefix(&format!("ringkeeper-ens{}-", i + 1))
                     .tempdir()
@@ -52,7 +76,17 @@ impl TestEnsemble {
                 }
             })
             .collect();
-        TestEnsemble { members }
+        TestEnsemble { members, net }
+    }
+
+    /// The proxies; panics if the ensemble was built without them.
+    pub fn net(&self) -> &ProxyNet {
+        self.net.as_ref().expect("ensemble built without proxies")
+    }
+
+    /// Member ids, 1..=n.
+    pub fn ids(&self) -> Vec<u64> {
+        (1..=self.members.len() as u64).collect()
     }
 
     pub fn member(&self, id: u64) -> &TestServer {
@@ -124,5 +158,147 @@ impl TestEnsemble {
             .map(|m| m.addr())
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// `host:port` of each member in `ids`.
+    pub fn hosts(&self, ids: &[u64]) -> Vec<String> {
+        ids.iter().map(|&id| self.member(id).addr()).collect()
+    }
+
+    /// Waits until exactly one member of `among` says it leads and every other member of
+    /// `among` serves as a follower or observer; returns the leader.
+    pub fn wait_leader(&mut self, among: &[u64]) -> u64 {
+        let deadline = Instant::now() + ELECT_TIMEOUT;
+        loop {
+            let modes: Vec<Option<String>> = among.iter().map(|&id| self.mode(id)).collect();
+            let leaders: Vec<u64> = among
+                .iter()
+                .zip(&modes)
+                .filter(|(_, m)| m.as_deref() == Some("leader"))
+                .map(|(&id, _)| id)
+                .collect();
+            let settled = modes
+                .iter()
+                .all(|m| matches!(m.as_deref(), Some("leader" | "follower" | "observer")));
+            if leaders.len() == 1 && settled {
+                return leaders[0];
+            }
+            for &id in among {
+                let m = self.member_mut(id);
+                if !m.is_running() {
+                    panic!("server {id} exited\n{}", m.tail());
+                }
+            }
+            if Instant::now() >= deadline {
+                let logs: Vec<String> = among.iter().map(|&id| self.member(id).tail()).collect();
+                panic!(
+                    "no settled leader among {among:?} after {ELECT_TIMEOUT:?} (modes {modes:?})\n{}",
+                    logs.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until member `id` no longer serves clients (it lost its quorum).
+    pub fn wait_not_serving(&self, id: u64) {
+        let deadline = Instant::now() + ELECT_TIMEOUT;
+        while self.member(id).serving() {
+            if Instant::now() >= deadline {
+                panic!(
+                    "server {id} still serves after {ELECT_TIMEOUT:?}\n{}",
+                    self.member(id).tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Members in `among` other than `id`.
+    pub fn others(&self, id: u64) -> Vec<u64> {
+        self.ids().into_iter().filter(|&o| o != id).collect()
+    }
+
+    /// How much member `id` has logged so far (see `log_since`).
+    pub fn log_len(&self, id: u64) -> usize {
+        self.member(id).log_contents().len()
+    }
+
+    /// What member `id` logged after `log_len` returned `from`.
+    pub fn log_since(&self, id: u64, from: usize) -> String {
+        let log = self.member(id).log_contents();
+        log.get(from..).unwrap_or_default().to_string()
+    }
+
+    /// A session on member `id` alone, retried for a while: a member that has just
+    /// started serving may still turn a first connection away.
+    pub async fn client_on(&self, id: u64) -> Client {
+        let addr = self.member(id).addr();
+        let deadline = Instant::now() + ELECT_TIMEOUT;
+        loop {
+            match Client::connect(&addr, CLIENT_TIMEOUT).await {
+                Ok(c) => return c,
+                Err(e) if Instant::now() >= deadline => {
+                    panic!(
+                        "connect to server {id} ({addr}): {e}\n{}",
+                        self.member(id).tail()
+                    )
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// `sync(path)` then the children and Stat of `path` as member `id` serves them.
+    pub async fn read_children(&self, id: u64, path: &str) -> (Vec<String>, Stat) {
+        let c = self.client_on(id).await;
+        c.sync(path)
+            .await
+            .unwrap_or_else(|e| panic!("sync {path} on server {id}: {e}"));
+        let (mut kids, stat) = c
+            .get_children2(path, false)
+            .await
+            .unwrap_or_else(|e| panic!("getChildren2 {path} on server {id}: {e}"));
+        let _ = c.close().await;
+        kids.sort();
+        (kids, stat)
+    }
+
+    /// Every member in `ids` serves exactly the writer's confirmed nodes (and maybe its one
+    /// unknown), with the same children and the same Stat of the parent on each.
+    pub async fn assert_converged(&self, ids: &[u64], report: &WriterReport) {
+        let mut first: Option<(u64, Vec<String>, Stat)> = None;
+        for &id in ids {
+            let (kids, stat) = self.read_children(id, &report.prefix).await;
+            if let Err(e) = report.check_children(&kids) {
+                panic!("server {id}: {e}");
+            }
+            match &first {
+                None => first = Some((id, kids, stat)),
+                Some((fid, fkids, fstat)) => {
+                    assert_eq!(&kids, fkids, "children on server {id} vs server {fid}");
+                    assert_eq!(
+                        &stat, fstat,
+                        "Stat of {} on server {id} vs {fid}",
+                        report.prefix
+                    );
+                }
+            }
+        }
+    }
+
+    /// Whether `path` exists on member `id` after a sync there.
+    pub async fn exists_on(&self, id: u64, path: &str) -> bool {
+        let c = self.client_on(id).await;
+        c.sync("/")
+            .await
+            .unwrap_or_else(|e| panic!("sync on server {id}: {e}"));
+        let r = c.exists(path, false).await;
+        let _ = c.close().await;
+        match r {
+            Ok(s) => s.is_some(),
+            Err(ClientError::ConnectionLoss) => panic!("connection lost reading server {id}"),
+            Err(e) => panic!("exists {path} on server {id}: {e}"),
+        }
     }
 }

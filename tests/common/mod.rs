@@ -12,7 +12,9 @@
 #![allow(dead_code)]
 
 pub mod ensemble;
+pub mod proxy;
 pub mod raw;
+pub mod writer;
 
 use ringkeeper::client::Client;
 use std::fs::OpenOptions;
@@ -38,6 +40,11 @@ const SUPER_DIGEST: &str = "super:D/InIHSb7yEEbrWz8b9l71RjZJU=";
 enum Kind {
     Ringkeeper,
     Reference,
+}
+
+/// True when the tests run against Apache ZooKeeper (`RK_TEST_SERVER=reference`).
+pub fn is_reference() -> bool {
+    Kind::from_env() == Kind::Reference
 }
 
 impl Kind {
@@ -181,6 +188,29 @@ impl TestServer {
     /// SIGSTOP: the process stays alive but answers nothing (sessions cannot expire).
     pub fn pause(&self) {
         self.signal("STOP");
+    }
+
+    /// `pause`, then waits until every thread of the process is stopped, so nothing it had
+    /// not yet read from its sockets can be processed any more.
+    pub fn pause_and_wait(&self) {
+        self.pause();
+        let tasks = PathBuf::from(format!("/proc/{}/task", self.pid()));
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            let states: Vec<String> = std::fs::read_dir(&tasks)
+                .expect("list the server's threads")
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+                .filter_map(|st| st.rsplit_once(") ").map(|(_, rest)| rest[..1].to_string()))
+                .collect();
+            if !states.is_empty() && states.iter().all(|s| s == "T" || s == "t") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server threads not stopped after SIGSTOP: {states:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// SIGCONT after `pause`.

@@ -10,6 +10,14 @@
 #   tools/conformance/lib.sh port STATE        print the client port
 #   tools/conformance/lib.sh up                init + start; prints the state dir (stop it yourself)
 #
+# Ensembles: one state dir per member (BASE/m1..mN, server ids 1..N), each usable with the
+# commands above; members list each other in server.N lines (quorum and election on free ports).
+#   tools/conformance/lib.sh ensemble N [BASE] init N members, start them all, wait until all serve;
+#                                              prints BASE
+#   tools/conformance/lib.sh hosts BASE        print the connect string (127.0.0.1:P1,...)
+#   tools/conformance/lib.sh member start|stop|restart BASE INDEX   one member, by 0-based index
+#   tools/conformance/lib.sh ensemble-down BASE  stop every member and delete BASE (unless CK_KEEP=1)
+#
 # Variables:
 #   SERVER=ringkeeper|zookeeper   which server (default ringkeeper)
 #   RINGKEEPER_BIN                ringkeeper binary (default <repo>/target/release/ringkeeper)
@@ -17,6 +25,11 @@
 #   CK_START_TIMEOUT              seconds to wait for the server to answer (default 60)
 #   CK_FIXED_PORT                 (init) use this port instead of a free one (the C tests need 22181)
 #   CK_MAX_CNXNS                  (init) maxClientCnxns in zoo.cfg (default 0 = unlimited)
+#   CK_TICK_TIME                  (init) tickTime in zoo.cfg (default 2000)
+#   CK_EXTRA_CFG                  (init) lines appended to zoo.cfg
+#   CK_MYID                       (init) write this server id to data/myid
+#   CK_INIT_LIMIT, CK_SYNC_LIMIT  (ensemble) initLimit, syncLimit (default 10, 5)
+#   CK_ENSEMBLE_CFG               (ensemble) lines appended to every member's zoo.cfg
 # zoo.cfg also sets maxClientCnxns=0 (as kazoo's own harness does): kazoo's suite keeps more than
 # ZooKeeper's default of 60 connections from 127.0.0.1 open at times.
 # A state dir holds: env (settings), zoo.cfg, data/, server.log, server.pid.
@@ -38,6 +51,21 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
 s.close()
+EOF
+}
+
+# ck_free_ports N: N distinct loopback ports that nothing listens on right now, one a line
+# (all bound at once, so none is handed out twice).
+ck_free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+for s in socks:
+    print(s.getsockname()[1])
 EOF
 }
 
@@ -64,7 +92,7 @@ ck_init() {
   bin="${RINGKEEPER_BIN:-$CK_REPO/target/release/ringkeeper}"
   [ "$server" = ringkeeper ] && bin="$(cd "$(dirname "$bin")" 2>/dev/null && pwd)/$(basename "$bin")"
   cat >"$state/zoo.cfg" <<EOF
-tickTime=2000
+tickTime=${CK_TICK_TIME:-2000}
 dataDir=$state/data
 clientPort=$port
 clientPortAddress=127.0.0.1
@@ -75,6 +103,8 @@ znode.container.checkIntervalMs=${CK_CONTAINER_CHECK_MS:-1000}
 admin.enableServer=false
 maxClientCnxns=${CK_MAX_CNXNS:-0}
 EOF
+  if [ -n "${CK_EXTRA_CFG:-}" ]; then printf '%s\n' "$CK_EXTRA_CFG" >>"$state/zoo.cfg"; fi
+  if [ -n "${CK_MYID:-}" ]; then echo "$CK_MYID" >"$state/data/myid"; fi
   {
     printf 'CK_SERVER=%q\n' "$server"
     printf 'CK_PORT=%q\n' "$port"
@@ -110,8 +140,12 @@ ck_pid() {
 }
 
 # ck_start STATE: launch the server in the background and wait until it answers.
-ck_start() {
-  local state="$1" pid deadline open_since=
+ck_start() { ck_spawn "$1" && ck_wait "$1"; }
+
+# ck_spawn STATE: launch the server in the background without waiting (an ensemble member
+# serves only once a quorum of members runs).
+ck_spawn() {
+  local state="$1" pid
   ck_load "$state" || return 2
   if pid="$(ck_pid "$state")"; then ck_log "server already running (pid $pid)"; return 0; fi
   if ck_port_open "$CK_PORT"; then ck_log "port $CK_PORT is taken by someone else"; return 1; fi
@@ -144,6 +178,12 @@ ck_start() {
       ;;
   esac
   echo "$pid $(ck_starttime "$pid")" >"$state/server.pid"
+}
+
+# ck_wait STATE: wait until the server of STATE answers and serves (or exits, or times out).
+ck_wait() {
+  local state="$1" deadline open_since='' ruok
+  ck_load "$state" || return 2
   deadline=$((SECONDS + ${CK_START_TIMEOUT:-60}))
   while [ "$SECONDS" -lt "$deadline" ]; do
     if ! ck_pid "$state" >/dev/null; then
@@ -154,10 +194,12 @@ ck_start() {
     fi
     # ZooKeeper answers ruok while it is still loading its database ("not currently serving
     # requests" to srvr), and drops clients until then
-    if [ "$(ck_4lw "$CK_PORT" ruok)" = imok ] \
+    ruok="$(ck_4lw "$CK_PORT" ruok)"
+    if [ "$ruok" = imok ] \
       && ! ck_4lw "$CK_PORT" srvr | grep -q 'not currently serving'; then return 0; fi
-    # a server without four-letter words: accept an open port after 3 s of it
-    if ck_port_open "$CK_PORT"; then
+    # a server without four-letter words: accept an open port after 3 s of it (one that
+    # answers imok but does not serve yet, e.g. an ensemble member without a quorum, waits)
+    if [ -z "$ruok" ] && ck_port_open "$CK_PORT"; then
       [ -n "$open_since" ] || open_since=$SECONDS
       if [ $((SECONDS - open_since)) -ge 3 ]; then
         ck_log "warning: port $CK_PORT accepts connections but 'ruok' is not answered 'imok'"
@@ -210,6 +252,62 @@ ck_down() {
   if [ "${CK_KEEP:-0}" = 1 ]; then ck_log "kept $1"; else rm -rf "$1"; fi
 }
 
+# ck_init_ensemble N [BASE]: N member state dirs BASE/m1..mN (server ids 1..N) whose zoo.cfg
+# lists every member; prints BASE.
+ck_init_ensemble() {
+  local n="$1" base="${2:-}" i servers="" ports
+  [ "$n" -ge 1 ] 2>/dev/null || { ck_log "ensemble size must be a number >= 1, not '$n'"; return 2; }
+  if [ -z "$base" ]; then
+    base="$(mktemp -d "${TMPDIR:-/tmp}/ck-ens-${SERVER:-ringkeeper}.XXXXXX")"
+  else
+    rm -rf "$base"; mkdir -p "$base"
+  fi
+  base="$(cd "$base" && pwd)"
+  mapfile -t ports < <(ck_free_ports $((3 * n)))
+  for ((i = 1; i <= n; i++)); do
+    servers+="server.$i=127.0.0.1:${ports[3 * i - 2]}:${ports[3 * i - 1]}"$'\n'
+  done
+  for ((i = 1; i <= n; i++)); do
+    CK_FIXED_PORT="${ports[3 * i - 3]}" CK_MYID="$i" \
+      CK_EXTRA_CFG="initLimit=${CK_INIT_LIMIT:-10}"$'\n'"syncLimit=${CK_SYNC_LIMIT:-5}"$'\n'"$servers${CK_ENSEMBLE_CFG:-}" \
+      ck_init "$base/m$i" >/dev/null || return 1
+  done
+  echo "$base"
+}
+
+# member state dirs of an ensemble, in id order
+ck_members() { find "$1" -mindepth 1 -maxdepth 1 -type d -name 'm[0-9]*' | sort -V; }
+
+# ck_member BASE INDEX: the state dir of the member with 0-based INDEX (server id INDEX + 1)
+ck_member() { echo "$1/m$(($2 + 1))"; }
+
+# ck_ensemble_start BASE: start every member, then wait until all serve.
+ck_ensemble_start() {
+  local m
+  for m in $(ck_members "$1"); do ck_spawn "$m" || return 1; done
+  for m in $(ck_members "$1"); do ck_wait "$m" || return 1; done
+}
+
+ck_ensemble_stop() {
+  local m rc=0
+  for m in $(ck_members "$1"); do ck_stop "$m" || rc=1; done
+  return $rc
+}
+
+# ck_hosts BASE: the connect string of every member
+ck_hosts() {
+  local m out=""
+  for m in $(ck_members "$1"); do out+="${out:+,}127.0.0.1:$(ck_port "$m")"; done
+  echo "$out"
+}
+
+# ck_ensemble_down BASE: stop every member and delete BASE, unless CK_KEEP=1.
+ck_ensemble_down() {
+  [ -n "${1:-}" ] && [ -d "$1" ] || return 0
+  ck_ensemble_stop "$1" || true
+  if [ "${CK_KEEP:-0}" = 1 ]; then ck_log "kept $1"; else rm -rf "$1"; fi
+}
+
 # ck_summary_line NAME PASSED FAILED: the closing line every suite prints
 ck_summary_line() { printf '%s: %d passed, %d failed\n' "$1" "$2" "$3"; }
 
@@ -247,6 +345,17 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     port) ck_port "$1" ;;
     up) ck_up "$@" && echo "$CK_STATE" ;;
     down) ck_down "$1" ;;
-    *) sed -n '2,20p' "$CK_LIB" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    ensemble)
+      base="$(ck_init_ensemble "$@")" || exit 1
+      ck_ensemble_start "$base" || { ck_ensemble_down "$base"; exit 1; }
+      echo "$base" ;;
+    hosts) ck_hosts "$1" ;;
+    member)
+      case "${1:-}" in
+        start|stop|restart) "ck_$1" "$(ck_member "$2" "$3")" ;;
+        *) ck_log "member start|stop|restart BASE INDEX"; exit 2 ;;
+      esac ;;
+    ensemble-down) ck_ensemble_down "$1" ;;
+    *) sed -n '2,36p' "$CK_LIB" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 fi

@@ -1,12 +1,8 @@
-//! Multi-process ensembles on loopback, started from ordinary zoo.cfg files with
-//! `server.N` lines and a `myid` per dataDir.
-//!
-//! These are the ensemble's acceptance tests; each also passes against Apache ZooKeeper 3.8
-//! (`RK_TEST_SERVER=reference cargo test --release --test ensemble`).
+//! Leader election: who leads for a given start order, and what `srvr` says each member is.
+//! With equal (empty) histories ZooKeeper's fast leader election picks the largest id among
+//! the first quorum to form; later members follow the established leader.
 
-mod common;
-
-use common::ensemble::TestEnsemble;
+use crate::common::ensemble::TestEnsemble;
 use ringkeeper::client::acl::open_unsafe;
 use ringkeeper::client::{Client, CreateMode};
 use std::time::Duration;
@@ -43,6 +39,28 @@ fn five_started_in_order_elect_3() {
     for id in [1, 2, 4, 5] {
         assert_eq!(e.mode(id).as_deref(), Some("follower"), "server {id}");
     }
+}
+
+/// Three voters and an observer: `srvr` says `Mode: observer` on the observer, which
+/// serves but never leads — not even when the leader dies and the two voters left elect.
+#[test]
+fn observer_serves_and_never_leads() {
+    let mut e = TestEnsemble::new(3, 1, "");
+    e.spawn_all();
+    e.wait_serving(&[1, 2, 3, 4]);
+    let leader = e.wait_leader(&[1, 2, 3, 4]);
+    assert_ne!(leader, 4, "the observer leads");
+    assert_eq!(e.mode(4).as_deref(), Some("observer"));
+    let voters: Vec<u64> = [1, 2, 3].into_iter().filter(|&v| v != leader).collect();
+    for &v in &voters {
+        assert_eq!(e.mode(v).as_deref(), Some("follower"), "server {v}");
+    }
+    e.member_mut(leader).kill9();
+    let mut left = voters.clone();
+    left.push(4);
+    let next = e.wait_leader(&left);
+    assert!(voters.contains(&next), "server {next} leads, not a voter");
+    assert_eq!(e.mode(4).as_deref(), Some("observer"));
 }
 
 /// A write through any member is visible on every member after a sync.
