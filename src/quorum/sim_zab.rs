@@ -719,7 +719,7 @@ mod tests {
         }
         match std::env::var("SIM_SEED") {
             Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
-            Err(_) => (1..=300).collect(),
+            Err(_) => (1..=1000).collect(),
         }
     }
 
