@@ -66,6 +66,8 @@ pub struct EnsembleSettings {
     pub election_listen: SocketAddr,
     pub init_limit_ticks: u64,
     pub sync_limit_ticks: u64,
+    /// Every member's line as `/zookeeper/config` shows it (`host:q:e:role[;client]`).
+    pub specs: BTreeMap<i64, String>,
 }
 
 impl EnsembleSettings {
@@ -82,6 +84,7 @@ impl EnsembleSettings {
             election_listen: SocketAddr::from(([0, 0, 0, 0], 0)),
             init_limit_ticks: u64::from(c.init_limit_ticks.unwrap_or(10)),
             sync_limit_ticks: u64::from(c.sync_limit_ticks.unwrap_or(5)),
+            specs: BTreeMap::new(),
         };
         for (&id, spec) in &c.servers {
             let sid = id as i64;
@@ -93,6 +96,21 @@ impl EnsembleSettings {
                 .insert(sid, format!("{}:{}", spec.host, spec.quorum_port));
             s.election_addrs
                 .insert(sid, format!("{}:{}", spec.host, spec.election_port));
+            let role = match spec.role {
+                PeerRole::Participant => "participant",
+                PeerRole::Observer => "observer",
+            };
+            let client = spec
+                .client
+                .as_ref()
+                .map_or(String::new(), |e| format!(";{}:{}", e.host, e.port));
+            s.specs.insert(
+                sid,
+                format!(
+                    "{}:{}:{}:{role}{client}",
+                    spec.host, spec.quorum_port, spec.election_port
+                ),
+            );
             if id == me {
                 let resolve = |port: u16, key: &str| -> anyhow::Result<SocketAddr> {
                     if c.quorum_listen_on_all_ips {

@@ -28,7 +28,7 @@ use crossbeam_channel::Receiver;
 
 use super::msg::{Committed, Reply, ReplyBody, ToCore};
 use super::role::ServerRole;
-use super::{forward, wall_ms, ConsensusCore, Pending};
+use super::{forward, reconfig, wall_ms, ConsensusCore, Pending};
 use crate::prep::{self, PrepCtx};
 use crate::proto::opcode as op;
 use crate::proto::records::{ConnectRequest, ConnectResponse};
@@ -45,6 +45,8 @@ use crate::storage::epochs::{self, EpochFiles};
 use crate::storage::group_commit::LogEntry;
 use crate::tree::TxnResult;
 use crate::txn::{SessionId, Txn, TxnBody, Zxid};
+
+const CONFIG_NODE: &str = "/zookeeper/config";
 
 /// Committed txns kept in memory for DIFF sync (ZooKeeper's `commitLogCount`).
 const COMMIT_LOG_COUNT: usize = 500;
@@ -245,6 +247,14 @@ impl ConsensusCore {
         )?;
         self.last_zxid = self.tree.last_zxid();
         self.durable_zxid = e.last_logged;
+        // Each member shows its membership in /zookeeper/config (a reconfig's text, once
+        // one committed, comes with the tree).
+        let shown = self.tree.get(CONFIG_NODE).and_then(|n| n.data.clone());
+        if shown.as_deref().is_none_or(|d| d.is_empty()) {
+            let text = reconfig::text(&e.cfg.specs, 0);
+            self.tree.set_config_data(text.as_bytes());
+            self.committed_tree = Arc::new(self.tree.clone());
+        }
         self.shared.role.set(ServerRole::Looking);
         self.ens = Some(Box::new(e));
         Ok(self)
@@ -808,6 +818,13 @@ impl ConsensusCore {
                     r
                 }),
         };
+        let reply = match reply {
+            Some(mut r) => {
+                self.config_reply(&mut r);
+                Some(r)
+            }
+            None => None,
+        };
         if let TxnResult::SessionClosed = applied.result {
             let owner = self.sessions.remove(session);
             close = reply.as_ref().map(|r| r.to).or(owner);
@@ -903,6 +920,7 @@ impl ConsensusCore {
                     Some(_) if self.moved_away(session, from) => TxnBody::Error {
                         err: ErrorCode::SessionMoved.code(),
                     },
+                    Some((ids, Request::Reconfig(r))) => self.prep_reconfig(&r, &ids),
                     Some((ids, req)) => {
                         let ctx = PrepCtx {
                             session_id: session,
@@ -948,6 +966,96 @@ impl ConsensusCore {
             let (_, to) = e.sync_waiters.pop_front().expect("checked");
             e.zab_net.send(to, &Msg::SyncDone { zxid: committed });
         }
+    }
+
+    // ---- reconfig ------------------------------------------------------------------------------
+
+    /// Leader: an incremental reconfig, as a setData of `/zookeeper/config` or an error txn,
+    /// checked in ZooKeeper's order (enabled, version, arguments, then WRITE on the node).
+    pub(super) fn prep_reconfig(
+        &self,
+        req: &crate::proto::records::ReconfigRequest,
+        ids: &[crate::proto::records::Id],
+    ) -> TxnBody {
+        let error = |code: ErrorCode| TxnBody::Error { err: code.code() };
+        if !self.settings.reconfig_enabled {
+            return error(ErrorCode::ReconfigDisabled);
+        }
+        let Some(next) = self.next_zxid() else {
+            return error(ErrorCode::RuntimeInconsistency);
+        };
+        let Some(node) = self.tree.get(CONFIG_NODE) else {
+            return error(ErrorCode::NoNode);
+        };
+        let current = String::from_utf8_lossy(node.data.as_deref().unwrap_or(&[])).to_string();
+        let text = match reconfig::plan(&current, req, next) {
+            Ok(t) => t,
+            Err(code) => return error(code),
+        };
+        if !crate::acl::check_acl(
+            &node.acl,
+            crate::acl::WRITE,
+            ids,
+            self.settings.prep.skip_acl,
+        ) {
+            return error(ErrorCode::NoAuth);
+        }
+        TxnBody::SetData {
+            path: CONFIG_NODE.into(),
+            data: Some(text.into_bytes().into()),
+            version: -1,
+        }
+    }
+
+    /// A reconfig's reply carries the new config (GetDataResponse), not a SetDataResponse.
+    pub(super) fn config_reply(&self, r: &mut Reply) {
+        if r.op != op::RECONFIG {
+            return;
+        }
+        if let ReplyBody::Result(TxnResult::SetData { stat }) = &r.body {
+            let data = self
+                .tree
+                .get(CONFIG_NODE)
+                .and_then(|n| n.data.as_deref().map(<[u8]>::to_vec))
+                .unwrap_or_default();
+            r.body = ReplyBody::Config {
+                data,
+                stat: stat.clone(),
+            };
+        }
+    }
+
+    /// A committed txn that changed `/zookeeper/config`: the observers follow it.
+    pub(super) fn on_config_commit(&mut self, c: &Committed) {
+        let Some(node) = c.tree.get(CONFIG_NODE) else {
+            return;
+        };
+        if node.stat.mzxid != c.zxid {
+            return;
+        }
+        let text = String::from_utf8_lossy(node.data.as_deref().unwrap_or(&[])).to_string();
+        let (members, version) = reconfig::parse(&text);
+        let e = self.ens();
+        let observers: BTreeSet<Sid> = members
+            .iter()
+            .filter(|(_, s)| reconfig::is_observer(s))
+            .map(|(&id, _)| id)
+            .collect();
+        for (&id, spec) in &members {
+            let addr = spec.split(';').next().unwrap_or_default();
+            let parts: Vec<&str> = addr.split(':').collect();
+            if let [host, q, el, ..] = parts.as_slice() {
+                e.cfg.quorum_addrs.insert(id, format!("{host}:{q}"));
+                e.cfg.election_addrs.insert(id, format!("{host}:{el}"));
+            }
+        }
+        e.cfg.specs = members;
+        e.cfg.observers = observers.clone();
+        e.zab_cfg.observers = observers.clone();
+        if let Role::Leading(l) = &mut e.role {
+            l.set_observers(observers.clone());
+        }
+        tracing::info!("reconfig committed: config version {version:x}, observers {observers:?}");
     }
 
     // ---- requests on a learner ----------------------------------------------------------------

@@ -11,6 +11,7 @@ mod ensemble;
 pub use ensemble::RecoveredTail;
 mod forward;
 pub mod msg;
+mod reconfig;
 pub mod role;
 
 use std::collections::VecDeque;
@@ -437,13 +438,23 @@ impl ConsensusCore {
             ));
             return;
         }
-        if self.ens.is_some() && !self.is_leading() && !matches!(req, Request::Reconfig(_)) {
+        if self.ens.is_some() && !self.is_leading() {
             let r = reply(0, ReplyBody::Result(TxnResult::Check));
             self.forward_write(r, session, ids, req, raw);
             return;
         }
         match req {
             Request::Sync(p) => self.marker(reply(self.last_zxid, ReplyBody::Sync(p.path))),
+            Request::Reconfig(r) if self.ens.is_some() => {
+                let body = self.prep_reconfig(&r, ids);
+                match error_only(&body) {
+                    Some(result) => self.marker(reply(self.last_zxid, ReplyBody::Result(result))),
+                    None => {
+                        let r = reply(0, ReplyBody::Result(TxnResult::Check));
+                        self.submit(session, xid, body, Some(r), None);
+                    }
+                }
+            }
             Request::Reconfig(_) => {
                 let code = if self.settings.reconfig_enabled {
                     ErrorCode::Unimplemented
@@ -527,6 +538,7 @@ impl ConsensusCore {
             r.zxid = zxid;
             if !matches!(r.body, ReplyBody::Connected(_)) {
                 r.body = ReplyBody::Result(applied.result.clone());
+                self.config_reply(&mut r);
             }
             r
         });
@@ -621,6 +633,9 @@ impl ConsensusCore {
 
     /// Makes one committed txn visible: every core gets it, the owner of its reply last.
     fn publish(&mut self, c: Committed) {
+        if self.ens.is_some() {
+            self.on_config_commit(&c);
+        }
         self.committed_zxid = c.zxid;
         self.committed_tree = c.tree.clone();
         self.shared

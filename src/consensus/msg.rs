@@ -63,6 +63,11 @@ pub enum ReplyBody {
     Refused,
     Result(TxnResult),
     Sync(String),
+    /// A reconfig's answer: the new `/zookeeper/config` data and stat (GetDataResponse).
+    Config {
+        data: Vec<u8>,
+        stat: crate::proto::records::Stat,
+    },
 }
 
 /// One committed (durable and applied) txn, posted to every core in commit order.

@@ -325,6 +325,11 @@ impl Leader {
         self.learners.remove(&sid);
     }
 
+    /// A committed reconfig changed the observers (voters never change while leading).
+    pub fn set_observers(&mut self, observers: BTreeSet<Sid>) {
+        self.cfg.observers = observers;
+    }
+
     /// The zxid `propose` would give the next txn (the caller encodes it into the txn).
     pub fn next_zxid(&self) -> Option<Zxid> {
         let epoch = self.new_epoch?;

@@ -109,6 +109,13 @@ pub fn encode(r: &Reply) -> Vec<u8> {
     let (xid, zxid) = (r.xid, r.zxid);
     let result = match &r.body {
         ReplyBody::Sync(path) => return ok_with(xid, zxid, &PathRequest { path: path.clone() }),
+        ReplyBody::Config { data, stat } => {
+            let resp = GetDataResponse {
+                data: Some(data.clone()),
+                stat: stat.clone(),
+            };
+            return ok_with(xid, zxid, &resp);
+        }
         ReplyBody::Result(res) => res,
         ReplyBody::Connected(_) | ReplyBody::Refused => {
             debug_assert!(false, "handshake replies are not encoded here");

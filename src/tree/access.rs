@@ -58,6 +58,18 @@ impl DataTree {
         tree
     }
 
+    /// Sets `/zookeeper/config`'s data outside any txn, as ZooKeeper's
+    /// `initConfigInZKDatabase` does: each ensemble member shows its membership there.
+    pub fn set_config_data(&mut self, data: &[u8]) {
+        let path = "/zookeeper/config";
+        if let Some(old) = self.nodes.get(path) {
+            let mut node = (**old).clone();
+            self.approximate_data_size += data.len() as i64 - node.data_len() as i64;
+            node.data = Some(Bytes::copy_from_slice(data));
+            self.nodes.insert(path.into(), Arc::new(node));
+        }
+    }
+
     /// The node at `path` ("" is Java's alias for the root).
     pub fn get(&self, path: &str) -> Option<&Node> {
         self.nodes.get(canonical(path)).map(|n| &**n)
