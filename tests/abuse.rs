@@ -954,3 +954,35 @@ fn client_that_never_reads_its_replies_is_bounded_then_expired() {
         );
     });
 }
+
+/// The outbound limit only bites clients that stop reading: one that pipelines 200 reads of a
+/// 512 KiB node and reads as it goes gets every reply through a 2 MiB limit.
+#[test]
+fn a_reading_client_pipelining_large_reads_is_served_in_full() {
+    const NODE_BYTES: usize = 512 * 1024;
+    const READS: usize = 200;
+    let _g = heavy();
+    if reference_server() {
+        return;
+    }
+    runtime().block_on(async {
+        let s = TestServer::start_with("maxClientOutboundBytes=2097152\n");
+        let c = s.client().await;
+        let data: Vec<u8> = (0..NODE_BYTES).map(|i| (i % 251) as u8).collect();
+        c.create("/big", &data, &acl::open_unsafe(), CreateMode::Persistent)
+            .await
+            .unwrap();
+        let t = Instant::now();
+        let calls: Vec<_> = (0..READS).map(|_| c.get_data("/big", false)).collect();
+        for (i, call) in calls.into_iter().enumerate() {
+            let (got, _) = call.await.unwrap_or_else(|e| panic!("read {i}: {e}"));
+            assert!(got.as_deref() == Some(&data[..]), "read {i} differs");
+        }
+        let took = t.elapsed();
+        assert_eq!(mntr(&s, "connections_closed_outbound_full"), 0);
+        eprintln!(
+            "{READS} pipelined reads of {} KiB through a 2 MiB outbound limit in {took:?}",
+            NODE_BYTES / 1024
+        );
+    });
+}
