@@ -226,6 +226,9 @@ pub struct Config {
     pub container_check_interval_ms: u64,
     /// Net core threads; 0 = one per CPU (see [`Config::net_core_count`]).
     pub net_cores: u32,
+    /// Bytes that may wait to be sent to one client before the server closes its connection
+    /// (ringkeeper's `maxClientOutboundBytes`).
+    pub max_client_outbound_bytes: u64,
 
     // --- ensemble ---
     pub servers: BTreeMap<u64, ServerSpec>,
@@ -255,6 +258,11 @@ pub struct Config {
     /// [`Config::line_of`] use it).
     pub raw: Vec<RawEntry>,
 }
+
+/// `maxClientOutboundBytes` when not set: far above what a reading client lets pile up (the
+/// server stops reading its requests long before), low enough that clients which stop reading
+/// cannot take the server's memory with them.
+pub const DEFAULT_MAX_CLIENT_OUTBOUND_BYTES: u64 = 64 << 20;
 
 /// ZooKeeper's Prometheus metrics provider class.
 pub const PROMETHEUS_PROVIDER: &str =
@@ -342,6 +350,7 @@ impl Config {
             skip_acl: false,
             container_check_interval_ms: 60_000,
             net_cores: 0,
+            max_client_outbound_bytes: DEFAULT_MAX_CLIENT_OUTBOUND_BYTES,
             servers: BTreeMap::new(),
             peer_type: PeerRole::Participant,
             standalone_enabled: true,
@@ -1078,6 +1087,9 @@ impl Builder {
                 self.config.container_check_interval_ms = self.u64_at_least(e, 1)?;
             }
             "netCores" => self.config.net_cores = self.u32_at_least(e, 0)?,
+            "maxClientOutboundBytes" => {
+                self.config.max_client_outbound_bytes = self.u64_at_least(e, 1)?;
+            }
             "peerType" => self.config.peer_type = self.role(e, &e.value)?,
             "standaloneEnabled" => self.config.standalone_enabled = self.strict_bool(e)?,
             "reconfigEnabled" => self.config.reconfig_enabled = self.strict_bool(e)?,
@@ -1657,6 +1669,7 @@ clientPort=2181
         assert_eq!(c.snap_count, 100_000);
         assert_eq!(c.container_check_interval_ms, 60_000);
         assert_eq!(c.net_cores, 0);
+        assert_eq!(c.max_client_outbound_bytes, 64 << 20);
         assert_eq!(c.wal_io, WalIo::Auto);
         assert!(c.force_sync && !c.skip_acl && !c.extended_types_enabled);
         assert!(c.is_standalone());
@@ -1867,7 +1880,8 @@ clientPort=2181
             readonlymode.enabled=true\nsecureClientPort=2281\njute.maxbuffer=0x3FFFFF\n\
             snapCount=5000\nDigestAuthenticationProvider.superDigest=super:abc=\n\
             extendedTypesEnabled=true\nenableEagerACLCheck=true\n\
-            znode.container.checkIntervalMs=1000\nskipACL=yes\nnetCores=4\n";
+            znode.container.checkIntervalMs=1000\nskipACL=yes\nnetCores=4\n\
+            maxClientOutboundBytes=1048576\n";
         let (c, warnings) = parse(text);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(c.autopurge_snap_retain_count, 5);
@@ -1894,6 +1908,7 @@ clientPort=2181
         assert_eq!(c.container_check_interval_ms, 1000);
         assert_eq!(c.net_cores, 4);
         assert_eq!(c.net_core_count(), 4);
+        assert_eq!(c.max_client_outbound_bytes, 1 << 20);
     }
 
     // --- individual keys ---
@@ -2054,6 +2069,20 @@ clientPort=2181
             "{err}"
         );
         assert_invalid("dataDir=\n", "dataDir", 1);
+    }
+
+    #[test]
+    fn bad_max_client_outbound_bytes() {
+        assert_invalid(
+            &with_dir("maxClientOutboundBytes=0\n"),
+            "maxClientOutboundBytes",
+            2,
+        );
+        assert_invalid(
+            &with_dir("maxClientOutboundBytes=lots\n"),
+            "maxClientOutboundBytes",
+            2,
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct Settings {
     /// Per client IP; 0 = unlimited.
     pub max_client_cnxns: usize,
     pub jute_max_buffer: usize,
+    /// Bytes queued for one client beyond which its connection is closed.
+    pub max_client_outbound_bytes: usize,
     /// 0 = one per CPU.
     pub net_cores: usize,
     pub super_digest: Option<String>,
@@ -154,6 +156,8 @@ impl Settings {
             max_session_timeout_ms: c.max_session_timeout_ms as i32,
             max_client_cnxns: c.max_client_cnxns as usize,
             jute_max_buffer: c.jute_max_buffer_bytes as usize,
+            max_client_outbound_bytes: usize::try_from(c.max_client_outbound_bytes)
+                .unwrap_or(usize::MAX),
             net_cores: c.net_cores as usize,
             super_digest: c.super_digest.clone(),
             prep: PrepSettings {

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::proto::codec::Decode;
 use crate::proto::records::ConnectRequest;
 
-use super::core::{Core, FrameOutcome};
+use super::core::{Core, FrameOutcome, Outbound};
 use super::fourlw;
 
 /// Connections that never complete a handshake are dropped after this long (ZooKeeper's
@@ -55,20 +55,35 @@ async fn read_body<R: AsyncRead + Unpin>(
     if len < 0 || len as usize > max {
         return Err(FrameError::TooLarge(len, max));
     }
-    buf.resize(len as usize, 0);
-    rd.read_exact(buf).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            FrameError::Eof
-        } else {
-            FrameError::Io(e)
-        }
-    })?;
+    // The buffer grows with the bytes that arrive, not with the length a client declares:
+    // many connections each announcing jute.maxbuffer and sending nothing cost nothing.
+    buf.clear();
+    let got = (&mut *rd).take(len as u64).read_to_end(buf).await?;
+    if got < len as usize {
+        return Err(FrameError::Eof);
+    }
     Ok(())
 }
 
-async fn writer(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+/// Writes queued frames to the socket, keeping `out.queued_bytes` to what it has not yet
+/// written and waking a paused reader once that falls below `pause_bytes`. Returns at once,
+/// dropping what it holds, when `out.abort` is notified.
+async fn writer(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    out: Rc<Outbound>,
+    pause_bytes: usize,
+) {
     let mut buf = Vec::with_capacity(16 * 1024);
-    while let Some(f) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = out.abort.notified() => return,
+            f = rx.recv() => f,
+        };
+        let Some(f) = first else {
+            break;
+        };
         buf.extend_from_slice(&f);
         while buf.len() < WRITE_BATCH_BYTES {
             match rx.try_recv() {
@@ -76,8 +91,18 @@ async fn writer(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Vec<u8>>
                 Err(_) => break,
             }
         }
-        if wr.write_all(&buf).await.is_err() {
+        let written = tokio::select! {
+            biased;
+            _ = out.abort.notified() => return,
+            r = wr.write_all(&buf) => r.is_ok(),
+        };
+        if !written {
             return;
+        }
+        let left = out.queued_bytes.get().saturating_sub(buf.len());
+        out.queued_bytes.set(left);
+        if left < pause_bytes {
+            out.drained.notify_one();
         }
         buf.clear();
     }
@@ -125,11 +150,13 @@ pub async fn serve(core: Rc<RefCell<Core>>, stream: TcpStream, remote: SocketAdd
         }
     };
     let (tx, rx) = mpsc::unbounded_channel();
-    let opened = core.borrow_mut().open_conn(remote, tx);
+    let outbound = Rc::new(Outbound::default());
+    let opened = core.borrow_mut().open_conn(remote, tx, outbound.clone());
     let Some((no, closed)) = opened else {
         return;
     };
-    tokio::task::spawn_local(writer(wr, rx));
+    let pause_bytes = core.borrow().outbound_pause_bytes();
+    tokio::task::spawn_local(writer(wr, rx, outbound, pause_bytes));
     let (done_tx, done_rx) = oneshot::channel();
     core.borrow_mut().begin_handshake(no, req, done_tx);
     let ok = tokio::select! {
@@ -158,13 +185,14 @@ pub async fn serve(core: Rc<RefCell<Core>>, stream: TcpStream, remote: SocketAdd
             core.borrow_mut().close_conn(no);
             return;
         }
-        // Stop reading while too much waits behind this connection's writes.
+        // Stop reading while too much waits behind this connection's writes or for its
+        // socket.
         loop {
-            let Some(drained) = core.borrow().backpressure(no) else {
+            let Some(outbound) = core.borrow().backpressure(no) else {
                 break;
             };
             tokio::select! {
-                _ = drained.notified() => {}
+                _ = outbound.drained.notified() => {}
                 _ = closed.notified() => return,
             }
         }

@@ -5,6 +5,7 @@
 //! where the consensus core posts committed txns in order: for each, this core fires its
 //! watches, advances its view, then sends the replies that belong to it.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -54,14 +55,32 @@ pub(crate) struct Conn {
     pub queue: VecDeque<Queued>,
     pub handshake: Option<oneshot::Sender<bool>>,
     pub closed: Rc<Notify>,
-    /// Wakes a reader paused because too many requests were queued.
-    pub drained: Rc<Notify>,
+    pub outbound: Rc<Outbound>,
     pub stats: Arc<ConnStats>,
+}
+
+/// What a connection's writer task shares with the core.
+#[derive(Debug, Default)]
+pub(crate) struct Outbound {
+    /// Bytes handed to the writer and not yet written to the socket.
+    pub queued_bytes: Cell<usize>,
+    /// Tells the writer to drop what it holds and close the socket now.
+    pub abort: Notify,
+    /// Wakes a reader paused because too many requests or reply bytes were queued.
+    pub drained: Notify,
 }
 
 /// Requests one connection may have waiting behind its writes before the server stops
 /// reading from it (ZooKeeper's globalOutstandingLimit default, applied per connection).
 pub const QUEUED_REQUESTS_MAX: usize = 1000;
+
+/// The server stops reading a connection's requests while this many reply bytes (or half of
+/// maxClientOutboundBytes, if less) wait for its socket: a client that reads slowly is slowed
+/// down, and only what it cannot stop (watch events) can push it to the limit.
+pub const OUTBOUND_PAUSE_BYTES: usize = 1 << 20;
+
+/// After a connection is closed, what is queued for it gets this long to reach the socket.
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Things every core shares (read-mostly).
 pub struct CoreShared {
@@ -130,10 +149,11 @@ impl Core {
     }
 
     /// Admits a connection (maxClientCnxns is per client IP); `None` means refuse it.
-    pub fn open_conn(
+    pub(crate) fn open_conn(
         &mut self,
         remote: SocketAddr,
         out: mpsc::UnboundedSender<Vec<u8>>,
+        outbound: Rc<Outbound>,
     ) -> Option<(ConnNo, Rc<Notify>)> {
         let max = self.settings().max_client_cnxns;
         let n = self.per_ip.entry(remote.ip()).or_default();
@@ -169,7 +189,7 @@ impl Core {
                 queue: VecDeque::new(),
                 handshake: None,
                 closed: closed.clone(),
-                drained: Rc::new(Notify::new()),
+                outbound,
                 stats,
             },
         );
@@ -196,15 +216,54 @@ impl Core {
             });
         }
         c.closed.notify_one();
-        // Dropping `out` lets the writer flush what is queued and then close the socket.
+        // Dropping `out` lets the writer flush what is queued and then close the socket; a
+        // client that does not read gets CLOSE_LINGER for that, then the socket is closed.
+        if c.outbound.queued_bytes.get() > 0 {
+            let outbound = c.outbound.clone();
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep(CLOSE_LINGER).await;
+                outbound.abort.notify_one();
+            });
+        }
     }
 
+    /// Queues a frame for a connection's socket. A connection with more than
+    /// maxClientOutboundBytes waiting is closed instead: it stopped reading, and keeping
+    /// everything for it would let it take the server's memory.
     pub fn send(&mut self, no: ConnNo, frame: Vec<u8>) {
-        if let Some(c) = self.conns.get(&no) {
+        let Some(c) = self.conns.get(&no) else {
+            return;
+        };
+        let queued = c.outbound.queued_bytes.get();
+        let limit = self.shared.settings.max_client_outbound_bytes;
+        if queued > 0 && queued + frame.len() > limit {
+            tracing::warn!(
+                "closing connection from {} (session {:#x}): {} bytes wait to be sent to it, \
+                 over maxClientOutboundBytes={limit}; it is not reading its socket",
+                c.remote,
+                c.session,
+                queued + frame.len()
+            );
+            c.outbound.abort.notify_one();
+            self.shared
+                .stats
+                .outbound_closed
+                .fetch_add(1, Ordering::Relaxed);
+            self.close_conn(no);
+            return;
+        }
+        // A closed channel means the writer has stopped (socket error): nothing is queued.
+        let len = frame.len();
+        if c.out.send(frame).is_ok() {
+            c.outbound.queued_bytes.set(queued + len);
             c.stats.sent.fetch_add(1, Ordering::Relaxed);
             self.shared.stats.sent.fetch_add(1, Ordering::Relaxed);
-            let _ = c.out.send(frame);
         }
+    }
+
+    /// Reply bytes queued for a connection at which its requests stop being read.
+    pub fn outbound_pause_bytes(&self) -> usize {
+        OUTBOUND_PAUSE_BYTES.min(self.settings().max_client_outbound_bytes / 2)
     }
 
     /// Starts a handshake: the consensus core creates or resumes the session; the reply
@@ -397,7 +456,7 @@ impl Core {
                 },
                 _ => {
                     if conn.queue.len() < QUEUED_REQUESTS_MAX / 2 {
-                        conn.drained.notify_one();
+                        conn.outbound.drained.notify_one();
                     }
                     return;
                 }
@@ -582,11 +641,14 @@ impl Core {
         }
     }
 
-    /// `Some(notify)` when the connection has so many queued requests that its reader should
-    /// wait for `notify` before reading more.
-    pub fn backpressure(&self, no: ConnNo) -> Option<Rc<Notify>> {
+    /// `Some(outbound)` when the connection has so many queued requests, or so many reply
+    /// bytes waiting for its socket, that its reader should wait for `outbound.drained`
+    /// before reading more.
+    pub(crate) fn backpressure(&self, no: ConnNo) -> Option<Rc<Outbound>> {
         let c = self.conns.get(&no)?;
-        (c.queue.len() >= QUEUED_REQUESTS_MAX).then(|| c.drained.clone())
+        let paused = c.queue.len() >= QUEUED_REQUESTS_MAX
+            || c.outbound.queued_bytes.get() >= self.outbound_pause_bytes();
+        paused.then(|| c.outbound.clone())
     }
 }
 

@@ -35,3 +35,26 @@ pub fn bind(addr: SocketAddr, n: usize) -> Result<Vec<TcpListener>> {
     }
     Ok(out)
 }
+
+/// Raises the soft limit on open files to the hard one, as the JVM does for ZooKeeper: every
+/// client connection holds a descriptor, and a default soft limit of 1024 would cap a server
+/// at about a thousand clients. Returns the limit now in effect.
+pub fn raise_open_files_limit() -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 0;
+    };
+    if soft >= hard {
+        return soft;
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => {
+            tracing::info!("open files limit raised from {soft} to {hard} (one per connection)");
+            hard
+        }
+        Err(e) => {
+            tracing::warn!("open files limit stays at {soft}: raising it to {hard} failed: {e}");
+            soft
+        }
+    }
+}

@@ -49,6 +49,7 @@ pub fn run(settings: Settings) -> Result<()> {
     let settings = Arc::new(settings);
     let addr = settings.client_addr;
     listener::check_free(addr)?;
+    listener::raise_open_files_limit();
 
     let rec = state::recover_state(&settings.data_dir, &settings.data_log_dir)?;
     let tree = rec.tree;

@@ -104,6 +104,8 @@ pub struct ServerStats {
     pub received: AtomicU64,
     pub sent: AtomicU64,
     pub auth_failed: AtomicU64,
+    /// Connections closed because too much waited to be sent to them.
+    pub outbound_closed: AtomicU64,
     pub conns: Mutex<BTreeMap<(usize, u64), Arc<ConnStats>>>,
 }
 
@@ -114,6 +116,7 @@ impl Default for ServerStats {
             received: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             auth_failed: AtomicU64::new(0),
+            outbound_closed: AtomicU64::new(0),
             conns: Mutex::new(BTreeMap::new()),
         }
     }

@@ -141,6 +141,10 @@ pub fn monitor(shared: &CoreShared, report: &ServerReport) -> Vec<(String, Value
             int(st.auth_failed.load(Ordering::Relaxed)),
         ),
         (
+            "connections_closed_outbound_full".into(),
+            int(st.outbound_closed.load(Ordering::Relaxed)),
+        ),
+        (
             "log_backend".into(),
             Value::Text(log.backend.get().copied().unwrap_or("starting").into()),
         ),

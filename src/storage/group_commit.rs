@@ -125,10 +125,13 @@ impl BackendKind {
     }
 
     pub fn create(self, force_sync: bool) -> std::io::Result<Box<dyn LogBackend>> {
-        Ok(match self {
+        let backend: Box<dyn LogBackend> = match self {
             BackendKind::Uring => Box::new(super::uring::UringBackend::new(force_sync)?),
             BackendKind::Sync => Box::new(SyncBackend::new(force_sync)),
-        })
+        };
+        #[cfg(feature = "fault-injection")]
+        let backend = super::fault::wrap(backend)?;
+        Ok(backend)
     }
 }
 

@@ -2,9 +2,12 @@
 //! preallocated with zeros (`segment`), two backends with one format (`log_file::SyncBackend`,
 //! `uring::UringBackend`), the group-commit thread (`group_commit`) and log recovery. Snapshots in
 //! dataDir: the format (`snapshot`), the snapshot thread (`snapshotter`), start-up state
-//! (`state`: newest valid snapshot + log replay) and `purge`.
+//! (`state`: newest valid snapshot + log replay) and `purge`. With the `fault-injection` feature,
+//! `fault` wraps the log backend in test-only disk faults.
 
 pub mod epochs;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod group_commit;
 pub mod log_file;
 pub mod log_stage;

@@ -73,6 +73,13 @@ impl TestServer {
     /// Starts a server whose zoo.cfg has `extra_cfg` appended. A key set in `extra_cfg`
     /// replaces the harness default for that key (e.g. `tickTime=500`).
     pub fn start_with(extra_cfg: &str) -> TestServer {
+        let mut s = TestServer::create(extra_cfg);
+        s.start_again();
+        s
+    }
+
+    /// Like `start_with`, but the server is not started yet (see `start_again_with_env`).
+    pub fn create(extra_cfg: &str) -> TestServer {
         let dir = tempfile::Builder::new()
             .prefix("ringkeeper-test-")
             .tempdir()
@@ -82,14 +89,12 @@ impl TestServer {
         std::fs::create_dir_all(dir.path().join("data")).expect("create data dir");
         let cfg = config_text(kind, port, &dir.path().join("data"), extra_cfg);
         std::fs::write(dir.path().join("zoo.cfg"), cfg).expect("write zoo.cfg");
-        let mut s = TestServer {
+        TestServer {
             port,
             dir,
             child: None,
             kind,
-        };
-        s.start_again();
-        s
+        }
     }
 
     /// `127.0.0.1:<port>`.
@@ -133,9 +138,19 @@ impl TestServer {
         self.wait_ready();
     }
 
+    /// `start_again` with extra environment variables for this run of the process only.
+    pub fn start_again_with_env(&mut self, env: &[(&str, &str)]) {
+        self.spawn_with_env(env);
+        self.wait_ready();
+    }
+
     /// Spawns the server without waiting for it (an ensemble member serves only once a
     /// quorum is up).
     pub fn spawn(&mut self) {
+        self.spawn_with_env(&[]);
+    }
+
+    fn spawn_with_env(&mut self, env: &[(&str, &str)]) {
         assert!(self.child.is_none(), "server is already running");
         let log = OpenOptions::new()
             .create(true)
@@ -145,7 +160,8 @@ impl TestServer {
         let mut cmd = self.command();
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
-            .stderr(log);
+            .stderr(log)
+            .envs(env.iter().copied());
         self.child = Some(cmd.spawn().expect("spawn server"));
     }
 
