@@ -89,7 +89,8 @@ pub(super) struct Ensemble {
     pub(super) role: Role,
     serving: bool,
     looking_since: Instant,
-    /// Learner: whether the link to the leader is up, and when to dial again if not.
+    /// Learner: whether the leader has answered on the current link, and when to dial
+    /// again if the link closed before it did.
     linked: bool,
     redial_at: Option<u64>,
     /// Logged txns: the newest committed ones (up to COMMIT_LOG_COUNT, for the leader's
@@ -419,7 +420,6 @@ impl ConsensusCore {
                 Role::Following(l) if l.leader() == sid => {
                     let log = self.log_view();
                     let e = self.ens();
-                    e.linked = true;
                     let (l, acts) = Learner::new(e.zab_cfg.clone(), sid, &log, now);
                     e.role = Role::Following(Box::new(l));
                     self.run_zab(acts);
@@ -448,7 +448,14 @@ impl ConsensusCore {
     }
 
     fn on_zab_message(&mut self, from: Sid, msg: Msg, now: u64) {
-        let leading = matches!(self.ens().role, Role::Leading(_));
+        let e = self.ens();
+        let leading = matches!(e.role, Role::Leading(_));
+        if let Role::Following(l) = &e.role {
+            // The leader answered: from now on losing the link means losing the leader. (A
+            // connection that closes before any answer — the leader not listening yet, or a
+            // proxy in between whose own dial was refused — is retried within initLimit.)
+            e.linked |= l.leader() == from;
+        }
         // Messages for the caller, not the machine (the machine still notes the peer is alive).
         match &msg {
             Msg::Request {
