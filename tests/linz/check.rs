@@ -1,0 +1,504 @@
+//! Checks a recorded history.
+//!
+//! - Each register znode is checked on its own: linearizability is local (a history is
+//!   linearizable iff each object's sub-history is), so per-znode checks lose nothing.
+//!   Writes, compare-and-sets and sync+reads go to stateright's `LinearizabilityTester`
+//!   with `CasRegister` as the reference object.
+//! - Plain reads (served by whichever member the session is on) are only promised to be
+//!   sequentially consistent: each caller's operations, plain reads included, go to a
+//!   `SequentialConsistencyTester` together with everyone's state-changing operations.
+//! - Sequential creates and ephemerals are checked directly (see their functions).
+//!
+//! Operations with an unknown outcome stay in flight: the testers may apply them at any
+//! point after their invocation, or never. stateright searches without memoisation, so
+//! each search runs under a step budget; running out is reported as inconclusive, which
+//! fails a run like a violation does (zero violations *shown* is the only pass).
+
+use super::history::{Ephemeral, Op, Outcome, Record, Ret, ThreadId, Tick};
+use stateright::semantics::{
+    ConsistencyTester, LinearizabilityTester, SequentialConsistencyTester, SequentialSpec,
+};
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The reference object: a znode's data (as the number written; 0 initially) and version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CasRegister {
+    pub value: u64,
+    pub version: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegOp {
+    Read,
+    Write(u64),
+    Cas { expected: i32, value: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegRet {
+    Value(u64, i32),
+    Written(i32),
+    BadVersion,
+}
+
+/// How many reference-object steps one search may take. A history of a few hundred
+/// operations that is linearizable is serialised in well under a million steps.
+pub const STEP_BUDGET: u64 = 20_000_000;
+
+thread_local! {
+    static STEPS_LEFT: Cell<u64> = const { Cell::new(u64::MAX) };
+}
+
+/// Unwound through stateright's recursion when a search runs out of steps.
+struct OutOfBudget;
+
+fn spend_step() {
+    STEPS_LEFT.with(|s| {
+        let left = s.get();
+        if left == 0 {
+            // resume_unwind skips the panic hook: running out is a verdict, not a crash.
+            std::panic::resume_unwind(Box::new(OutOfBudget));
+        }
+        s.set(left - 1);
+    });
+}
+
+impl SequentialSpec for CasRegister {
+    type Op = RegOp;
+    type Ret = RegRet;
+
+    fn invoke(&mut self, op: &RegOp) -> RegRet {
+        spend_step();
+        match op {
+            RegOp::Read => RegRet::Value(self.value, self.version),
+            RegOp::Write(v) => {
+                self.value = *v;
+                self.version += 1;
+                RegRet::Written(self.version)
+            }
+            RegOp::Cas { expected, value } => {
+                if *expected == self.version {
+                    self.value = *value;
+                    self.version += 1;
+                    RegRet::Written(self.version)
+                } else {
+                    RegRet::BadVersion
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Violation(String),
+    /// The search ran out of budget: neither shown consistent nor shown inconsistent.
+    Inconclusive(String),
+}
+
+/// Runs `f` with a fresh step budget; `None` if the budget ran out.
+fn with_budget<T>(budget: u64, f: impl FnOnce() -> T) -> Option<T> {
+    STEPS_LEFT.with(|s| s.set(budget));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    STEPS_LEFT.with(|s| s.set(u64::MAX));
+    match r {
+        Ok(v) => Some(v),
+        Err(e) if e.is::<OutOfBudget>() => None,
+        Err(e) => std::panic::resume_unwind(e),
+    }
+}
+
+/// The register operation of a record on a register znode, and its return if known.
+/// `None` for records the register checks leave out: failed operations (they did not
+/// happen) and reads without an answer (a read that may have happened changes nothing).
+fn reg_op(r: &Record) -> Option<(RegOp, Option<RegRet>)> {
+    let op = match &r.op {
+        Op::Read { .. } => RegOp::Read,
+        Op::Write { value, .. } => RegOp::Write(*value),
+        Op::Cas {
+            expected, value, ..
+        } => RegOp::Cas {
+            expected: *expected,
+            value: *value,
+        },
+        _ => return None,
+    };
+    let ret = match &r.outcome {
+        Outcome::Ok(Ret::Value { value, version }) => Some(RegRet::Value(*value, *version)),
+        Outcome::Ok(Ret::Written { version }) => Some(RegRet::Written(*version)),
+        Outcome::Ok(Ret::BadVersion) => Some(RegRet::BadVersion),
+        Outcome::Ok(other) => panic!("register op {:?} returned {other:?}", r.op),
+        Outcome::Failed(_) => return None,
+        Outcome::Unknown(_) if op == RegOp::Read => return None,
+        Outcome::Unknown(_) => None,
+    };
+    Some((op, ret))
+}
+
+fn written_value(op: &RegOp) -> Option<u64> {
+    match op {
+        RegOp::Write(v) | RegOp::Cas { value: v, .. } => Some(*v),
+        RegOp::Read => None,
+    }
+}
+
+/// Values some completed read returned. An unknown write whose (unique) value nobody read
+/// is first assumed not to have happened; if that history fails, the full one is checked.
+/// Leaving an in-flight operation out can only turn a pass into a failure, never the other
+/// way, so a pass of the reduced history is a pass of the full one.
+fn observed_values(recs: &[&Record]) -> BTreeSet<u64> {
+    recs.iter()
+        .filter_map(|r| match r.ok() {
+            Some(Ret::Value { value, .. }) => Some(*value),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Thread key for the testers: callers that end in flight sort last, so the search tries
+/// completed operations before guessing where an unknown one took effect.
+type Tid = (bool, ThreadId);
+
+struct Entry {
+    tid: Tid,
+    op: RegOp,
+    ret: Option<RegRet>,
+    invoke: Tick,
+    complete: Tick,
+}
+
+fn entries(recs: &[&Record], drop_unobserved_unknown: bool) -> Vec<Entry> {
+    let seen = observed_values(recs);
+    let unknown_threads: BTreeSet<ThreadId> = recs
+        .iter()
+        .filter(|r| r.is_unknown() && reg_op(r).is_some())
+        .map(|r| r.thread)
+        .collect();
+    recs.iter()
+        .filter_map(|r| {
+            let (op, ret) = reg_op(r)?;
+            if ret.is_none()
+                && drop_unobserved_unknown
+                && written_value(&op).is_some_and(|v| !seen.contains(&v))
+            {
+                return None;
+            }
+            Some(Entry {
+                tid: (unknown_threads.contains(&r.thread), r.thread),
+                op,
+                ret,
+                invoke: r.invoke,
+                complete: r.complete,
+            })
+        })
+        .collect()
+}
+
+/// Feeds entries to a tester in clock order: invocations, and returns of known outcomes.
+fn feed<C: ConsistencyTester<Tid, CasRegister>>(tester: &mut C, es: &[Entry], cut: Tick) {
+    let mut events: Vec<(Tick, usize, bool)> = Vec::new();
+    for (i, e) in es.iter().enumerate() {
+        if e.invoke < cut {
+            events.push((e.invoke, i, true));
+        }
+        if e.ret.is_some() && e.complete < cut {
+            events.push((e.complete, i, false));
+        }
+    }
+    events.sort();
+    for (_, i, is_invoke) in events {
+        let e = &es[i];
+        let r = if is_invoke {
+            tester.on_invoke(e.tid, e.op.clone()).map(|_| ())
+        } else {
+            tester
+                .on_return(e.tid, e.ret.clone().expect("known return"))
+                .map(|_| ())
+        };
+        r.unwrap_or_else(|err| panic!("malformed history: {err}"));
+    }
+}
+
+fn lin_search(es: &[Entry], init: &CasRegister, cut: Tick, budget: u64) -> Option<bool> {
+    let mut t = LinearizabilityTester::new(init.clone());
+    feed(&mut t, es, cut);
+    with_budget(budget, || t.serialized_history().is_some())
+}
+
+/// Linearizability of one register's writes, compare-and-sets and sync+reads.
+pub fn check_register_linearizable(init: &CasRegister, recs: &[&Record]) -> Verdict {
+    check_register_linearizable_within(init, recs, STEP_BUDGET)
+}
+
+/// As `check_register_linearizable`, with `budget` steps per search.
+pub fn check_register_linearizable_within(
+    init: &CasRegister,
+    recs: &[&Record],
+    budget: u64,
+) -> Verdict {
+    let recs: Vec<&Record> = recs
+        .iter()
+        .copied()
+        .filter(|r| !matches!(r.op, Op::Read { sync: false, .. }))
+        .collect();
+    if lin_search(&entries(&recs, true), init, Tick::MAX, budget) == Some(true) {
+        return Verdict::Ok;
+    }
+    let full = entries(&recs, false);
+    match lin_search(&full, init, Tick::MAX, budget) {
+        Some(true) => Verdict::Ok,
+        None => Verdict::Inconclusive(format!(
+            "linearizability search of {} operations ran out of {budget} steps",
+            full.len()
+        )),
+        Some(false) => {
+            // The shortest failing prefix pins where it goes wrong: a prefix of a
+            // linearizable history (pending operations left pending) is linearizable.
+            let mut ticks: Vec<Tick> = full
+                .iter()
+                .flat_map(|e| [e.invoke, e.complete])
+                .collect();
+            ticks.sort();
+            ticks.dedup();
+            let (mut lo, mut hi) = (0usize, ticks.len() - 1);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                match lin_search(&full, init, ticks[mid] + 1, budget) {
+                    Some(false) => hi = mid,
+                    _ => lo = mid + 1,
+                }
+            }
+            let cut = ticks[hi];
+            Verdict::Violation(format!(
+                "not linearizable; the shortest failing prefix ends at tick {cut}:\n{}",
+                excerpt(&recs, cut, 30)
+            ))
+        }
+    }
+}
+
+/// Sequential consistency, one caller at a time: the caller's own operations (plain reads
+/// included) in its order, plus every other caller's state-changing operations (each on
+/// its own, so unordered; unknown ones in flight). Others' reads and failed
+/// compare-and-sets change nothing, so leaving them out loses nothing; and since every
+/// successful write reports its version, the writes are totally ordered anyway, so
+/// checking callers one at a time is as strong as checking them together while each
+/// search stays nearly linear.
+pub fn check_register_sequential(init: &CasRegister, recs: &[&Record]) -> Verdict {
+    let threads: BTreeSet<ThreadId> = recs.iter().map(|r| r.thread).collect();
+    for t in threads {
+        let sub: Vec<&Record> = recs
+            .iter()
+            .copied()
+            .filter(|r| {
+                r.thread == t
+                    || (matches!(r.op, Op::Write { .. } | Op::Cas { .. })
+                        && !matches!(r.outcome, Outcome::Ok(Ret::BadVersion)))
+            })
+            .collect();
+        let build = |drop: bool| -> Vec<Entry> {
+            let mut es = entries(&sub, drop);
+            // Others' operations become one-operation callers of their own.
+            for (i, e) in es.iter_mut().enumerate() {
+                if e.tid.1 != t {
+                    e.tid = (true, u32::MAX - i as u32);
+                    if e.ret.is_some() {
+                        e.tid.0 = false;
+                        e.tid.1 = 1 << 30 | i as u32;
+                    }
+                } else {
+                    e.tid = (false, 0);
+                }
+            }
+            es
+        };
+        let search = |es: &[Entry]| {
+            let mut tester = SequentialConsistencyTester::new(init.clone());
+            feed(&mut tester, es, Tick::MAX);
+            with_budget(STEP_BUDGET, || tester.serialized_history().is_some())
+        };
+        if search(&build(true)) == Some(true) {
+            continue;
+        }
+        let full = build(false);
+        match search(&full) {
+            Some(true) => {}
+            None => {
+                return Verdict::Inconclusive(format!(
+                    "sequential-consistency search for caller {t} ({} operations) ran out \
+                     of {STEP_BUDGET} steps",
+                    full.len()
+                ))
+            }
+            Some(false) => {
+                let mine: Vec<String> = recs
+                    .iter()
+                    .filter(|r| r.thread == t)
+                    .map(|r| fmt_record(r))
+                    .collect();
+                return Verdict::Violation(format!(
+                    "caller {t}'s operations are not sequentially consistent with the \
+                     writes; its operations:\n{}",
+                    mine.join("\n")
+                ));
+            }
+        }
+    }
+    Verdict::Ok
+}
+
+pub fn fmt_record(r: &Record) -> String {
+    let end = match &r.outcome {
+        Outcome::Ok(ret) => format!("{ret:?}"),
+        Outcome::Failed(e) => format!("failed: {e}"),
+        Outcome::Unknown(e) => format!("UNKNOWN ({e})"),
+    };
+    format!(
+        "  [{:>6} .. {:>6}] caller {:>3} session {:#x}: {:?} -> {end}",
+        r.invoke, r.complete, r.thread, r.session, r.op
+    )
+}
+
+/// The `n` records invoked last before `cut` (plus any still open at it), in invocation
+/// order.
+fn excerpt(recs: &[&Record], cut: Tick, n: usize) -> String {
+    let mut v: Vec<&Record> = recs.iter().copied().filter(|r| r.invoke <= cut).collect();
+    v.sort_by_key(|r| r.invoke);
+    let start = v.len().saturating_sub(n);
+    v[start..]
+        .iter()
+        .map(|r| fmt_record(r))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The sequence number at the end of a sequential node's name.
+pub fn seq_of(name: &str) -> Option<u64> {
+    let (_, s) = name.rsplit_once('-')?;
+    (s.len() == 10).then(|| s.parse().ok())?
+}
+
+/// Sequential creates: the numbers handed out are unique, and ordered as the creates
+/// were in real time (one that completed before another was invoked got the smaller
+/// number; within a session this is the session's order). `children` is the final
+/// listing: every acknowledged create is there with the number it was told, nothing is
+/// there twice, and nothing is there that no create may have made.
+pub fn check_sequential_creates(recs: &[&Record], children: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let creates: Vec<(&Record, &str)> = recs
+        .iter()
+        .filter_map(|r| match &r.op {
+            Op::Create { token } => Some((*r, token.as_str())),
+            _ => None,
+        })
+        .collect();
+    let ok: Vec<(&Record, u64)> = creates
+        .iter()
+        .filter_map(|(r, _)| match r.ok() {
+            Some(Ret::Created { seq }) => Some((*r, *seq)),
+            _ => None,
+        })
+        .collect();
+    let mut by_seq: HashMap<u64, &Record> = HashMap::new();
+    for (r, s) in &ok {
+        if let Some(prev) = by_seq.insert(*s, r) {
+            out.push(format!(
+                "sequence number {s} handed out twice:\n{}\n{}",
+                fmt_record(prev),
+                fmt_record(r)
+            ));
+        }
+    }
+    for (a, sa) in &ok {
+        for (b, sb) in &ok {
+            if a.complete < b.invoke && sa >= sb {
+                out.push(format!(
+                    "create completed before another began but got a number not below it:\n{}\n{}",
+                    fmt_record(a),
+                    fmt_record(b)
+                ));
+            }
+        }
+    }
+    let mut listed: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for c in children {
+        let (token, _) = c.rsplit_once('-').unwrap_or((c.as_str(), ""));
+        listed
+            .entry(token)
+            .or_default()
+            .push(seq_of(c).unwrap_or(u64::MAX));
+    }
+    let by_token: HashMap<&str, &Record> = creates.iter().map(|(r, t)| (*t, *r)).collect();
+    for (token, seqs) in &listed {
+        match by_token.get(token) {
+            None => out.push(format!("child {token}-{seqs:?} was made by no create")),
+            Some(r) => {
+                if seqs.len() > 1 {
+                    out.push(format!("one create made {} children {seqs:?}:\n{}", seqs.len(), fmt_record(r)));
+                }
+                match &r.outcome {
+                    Outcome::Failed(e) => out.push(format!(
+                        "a create answered as failed ({e}) made {token}-{seqs:?}"
+                    )),
+                    Outcome::Ok(Ret::Created { seq }) if !seqs.contains(seq) => out.push(format!(
+                        "acknowledged create listed with another number {seqs:?}:\n{}",
+                        fmt_record(r)
+                    )),
+                    _ => {}
+                }
+            }
+        }
+    }
+    for (r, s) in &ok {
+        let Op::Create { token } = &r.op else { unreachable!() };
+        if !listed.contains_key(token.as_str()) {
+            out.push(format!(
+                "acknowledged create {token}-{s:010} is missing from the final listing:\n{}",
+                fmt_record(r)
+            ));
+        }
+    }
+    out
+}
+
+/// Ephemeral ownership: once the owner's session is known to be over, no read invoked
+/// afterwards sees the node; and while the owner is known alive (a later owner write
+/// succeeded), a read that began after the create was acknowledged sees it. The reads are
+/// sync+exists, so they are linearizable.
+pub fn check_ephemerals(recs: &[&Record], ephs: &[Ephemeral]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in recs {
+        let Op::EphRead { eph } = r.op else { continue };
+        let Some(Ret::Exists(seen)) = r.ok() else { continue };
+        let e = &ephs[eph];
+        if *seen {
+            if let Some(end) = e.known_expired {
+                if r.invoke > end {
+                    out.push(format!(
+                        "{} of session {:#x} seen by a read begun after the session was known \
+                         over at tick {end} ({}):\n{}",
+                        e.path,
+                        e.session,
+                        e.how_ended,
+                        fmt_record(r)
+                    ));
+                }
+            }
+        } else if let Some(created) = e.created {
+            if let Some(proof) = e.alive_proofs.iter().find(|p| **p > r.complete) {
+                if r.invoke > created {
+                    out.push(format!(
+                        "{} (created at tick {created}) missing from a read although its owner \
+                         {:#x} wrote to it later (invoked at tick {proof}):\n{}",
+                        e.path,
+                        e.session,
+                        fmt_record(r)
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
