@@ -17,8 +17,7 @@ mod linz;
 
 use linz::check::{
     check_ephemerals, check_register_linearizable, check_register_linearizable_within,
-    check_register_sequential,
-    check_sequential_creates, CasRegister, Verdict,
+    check_register_sequential, check_sequential_creates, CasRegister, Verdict,
 };
 use linz::history::{Ephemeral, Op, Outcome, Record, Ret};
 use linz::run::{run, Fault, RunSpec, Servers};
@@ -42,9 +41,11 @@ fn scenario(name: &str, servers: impl FnOnce() -> Servers, fault: Fault, rounds:
             name: name.into(),
             fault,
             rounds,
-            ops_per_phase: 200,
+            ops_per_phase: 400,
             workers: 6,
-            keys: 3,
+            keys: 2,
+            ops_per_generation: 300,
+            generations: 200,
             seed,
         },
         servers(),
@@ -54,7 +55,13 @@ fn scenario(name: &str, servers: impl FnOnce() -> Servers, fault: Fault, rounds:
 
 #[test]
 fn standalone_sigkill_restart() {
-    scenario("standalone/sigkill", Servers::standalone, Fault::KillStandalone, 2, 1);
+    scenario(
+        "standalone/sigkill",
+        Servers::standalone,
+        Fault::KillStandalone,
+        2,
+        1,
+    );
 }
 
 #[test]
@@ -64,27 +71,57 @@ fn ensemble3_no_fault() {
 
 #[test]
 fn ensemble3_follower_sigkill_restart() {
-    scenario("3/follower-sigkill", || Servers::ensemble(3), Fault::KillFollower, 1, 3);
+    scenario(
+        "3/follower-sigkill",
+        || Servers::ensemble(3),
+        Fault::KillFollower,
+        1,
+        3,
+    );
 }
 
 #[test]
 fn ensemble3_leader_sigkill_restart() {
-    scenario("3/leader-sigkill", || Servers::ensemble(3), Fault::KillLeader, 1, 4);
+    scenario(
+        "3/leader-sigkill",
+        || Servers::ensemble(3),
+        Fault::KillLeader,
+        1,
+        4,
+    );
 }
 
 #[test]
 fn ensemble3_leader_sigstop_sigcont() {
-    scenario("3/leader-sigstop", || Servers::ensemble(3), Fault::FreezeLeader, 1, 5);
+    scenario(
+        "3/leader-sigstop",
+        || Servers::ensemble(3),
+        Fault::FreezeLeader,
+        1,
+        5,
+    );
 }
 
 #[test]
 fn ensemble3_follower_sigstop_sigcont() {
-    scenario("3/follower-sigstop", || Servers::ensemble(3), Fault::FreezeFollower, 1, 6);
+    scenario(
+        "3/follower-sigstop",
+        || Servers::ensemble(3),
+        Fault::FreezeFollower,
+        1,
+        6,
+    );
 }
 
 #[test]
 fn ensemble3_all_sigkill_restart() {
-    scenario("3/all-sigkill", || Servers::ensemble(3), Fault::KillAll, 1, 7);
+    scenario(
+        "3/all-sigkill",
+        || Servers::ensemble(3),
+        Fault::KillAll,
+        1,
+        7,
+    );
 }
 
 #[test]
@@ -129,6 +166,49 @@ fn soak() {
         scenario(&format!("soak{i}/{fault:?}"), servers, fault, rounds, s);
         i += 1;
     }
+}
+
+/// Replays a register history dumped by a run (`RK_LINZ_DUMP=DIR` writes `DIR/r<key>.txt`
+/// for registers whose check was slow or failed) through the register checks:
+/// `RK_LINZ_REPLAY=FILE cargo test --release --test linearizability -- --ignored replay`.
+#[test]
+#[ignore = "replay: set RK_LINZ_REPLAY"]
+fn replay() {
+    let file = std::env::var("RK_LINZ_REPLAY").expect("RK_LINZ_REPLAY=history file");
+    let text = std::fs::read_to_string(&file).expect("read history");
+    let h: Vec<Record> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| Record::from_line(l).unwrap())
+        .collect();
+    let refs: Vec<&Record> = h.iter().collect();
+    if let Ok(b) = std::env::var("RK_LINZ_BUDGET") {
+        let b: u64 = b.parse().unwrap();
+        for _ in 0..2 {
+            let before = linz::check::steps_taken();
+            let t = std::time::Instant::now();
+            let v = check_register_linearizable_within(&CasRegister::default(), &refs, b);
+            println!(
+                "budget {b}: {v:?} in {:?}, {} steps",
+                t.elapsed(),
+                linz::check::steps_taken() - before
+            );
+        }
+    }
+    let t = std::time::Instant::now();
+    let lin = check_register_linearizable(&CasRegister::default(), &refs);
+    println!(
+        "linearizability: {lin:?} in {:?}, {} steps",
+        t.elapsed(),
+        linz::check::steps_taken()
+    );
+    let t = std::time::Instant::now();
+    let seq = check_register_sequential(&CasRegister::default(), &refs);
+    println!(
+        "sequential consistency: {seq:?} in {:?}, {} steps",
+        t.elapsed(),
+        linz::check::steps_taken()
+    );
 }
 
 // ---- the checker itself: hand-made histories it must reject (and a few it must accept) ----
@@ -287,7 +367,9 @@ fn checker_holds_plain_reads_to_sequential_consistency_only() {
 fn checker_reports_inconclusive_rather_than_pass_when_the_search_is_too_big() {
     // Many writes of unknown outcome and a read no subset and order of them explains:
     // the search has to try them all and runs out of budget.
-    let mut h: Vec<Record> = (0..14).map(|i| rec(i, write(100 + i as u64), 0, 999, unknown())).collect();
+    let mut h: Vec<Record> = (0..14)
+        .map(|i| rec(i, write(100 + i as u64), 0, 999, unknown()))
+        .collect();
     h.push(rec(20, sread(), 1, 2, value(100, 1)));
     h.push(rec(20, sread(), 3, 4, value(42, 9)));
     let refs: Vec<&Record> = h.iter().collect();
@@ -339,8 +421,20 @@ fn checker_rejects_an_ephemeral_outliving_its_session() {
         known_expired: Some(20),
         how_ended: "closeSession answered ok".into(),
     };
-    let eph_read = |inv, comp, seen| rec(5, Op::EphRead { eph: 0 }, inv, comp, Outcome::Ok(Ret::Exists(seen)));
-    let fine = [eph_read(2, 3, true), eph_read(15, 16, true), eph_read(21, 22, false)];
+    let eph_read = |inv, comp, seen| {
+        rec(
+            5,
+            Op::EphRead { eph: 0 },
+            inv,
+            comp,
+            Outcome::Ok(Ret::Exists(seen)),
+        )
+    };
+    let fine = [
+        eph_read(2, 3, true),
+        eph_read(15, 16, true),
+        eph_read(21, 22, false),
+    ];
     let refs: Vec<&Record> = fine.iter().collect();
     assert!(check_ephemerals(&refs, std::slice::from_ref(&e)).is_empty());
     let after_end = [eph_read(21, 22, true)];

@@ -5,7 +5,7 @@
 //! its reply is seen, so "A completed before B was invoked" in the record implies it in real
 //! time; the checkers only ever compare these numbers.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// A position on the run's logical clock.
@@ -48,13 +48,20 @@ impl Op {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ret {
     /// Data (as the value written, 0 for the initial empty data) and version.
-    Value { value: u64, version: i32 },
+    Value {
+        value: u64,
+        version: i32,
+    },
     /// A write took effect; the version it produced.
-    Written { version: i32 },
+    Written {
+        version: i32,
+    },
     /// A compare-and-set found another version.
     BadVersion,
     /// The sequence number the server appended.
-    Created { seq: u64 },
+    Created {
+        seq: u64,
+    },
     Exists(bool),
 }
 
@@ -116,6 +123,7 @@ pub struct Ephemeral {
 pub struct Recorder {
     clock: AtomicU64,
     next_thread: AtomicU32,
+    ok: AtomicUsize,
     records: Mutex<Vec<Record>>,
     ephemerals: Mutex<Vec<Ephemeral>>,
 }
@@ -130,6 +138,9 @@ impl Recorder {
     }
 
     pub fn push(&self, r: Record) {
+        if matches!(r.outcome, Outcome::Ok(_)) {
+            self.ok.fetch_add(1, Ordering::SeqCst);
+        }
         self.records.lock().expect("records lock").push(r);
     }
 
@@ -139,12 +150,7 @@ impl Recorder {
 
     /// Operations recorded so far that returned ok.
     pub fn ok_count(&self) -> usize {
-        self.records
-            .lock()
-            .expect("records lock")
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Ok(_)))
-            .count()
+        self.ok.load(Ordering::SeqCst)
     }
 
     /// Registers a new ephemeral; returns its index.
@@ -168,5 +174,100 @@ impl Recorder {
         let v = self.ephemerals.lock().expect("ephemerals lock");
         let start = v.len().saturating_sub(n);
         (start..v.len()).map(|i| (i, v[i].path.clone())).collect()
+    }
+}
+
+impl Record {
+    /// One line: `thread session invoke complete | op | outcome`, the format of history
+    /// dumps (`RK_LINZ_DUMP`) that `from_line` reads back for replaying a check.
+    pub fn to_line(&self) -> String {
+        let op = match &self.op {
+            Op::Read { key, sync: false } => format!("read {key}"),
+            Op::Read { key, sync: true } => format!("syncread {key}"),
+            Op::Write { key, value } => format!("write {key} {value}"),
+            Op::Cas {
+                key,
+                expected,
+                value,
+            } => format!("cas {key} {expected} {value}"),
+            Op::Create { token } => format!("create {token}"),
+            Op::EphRead { eph } => format!("ephread {eph}"),
+        };
+        let outcome = match &self.outcome {
+            Outcome::Ok(Ret::Value { value, version }) => format!("value {value} {version}"),
+            Outcome::Ok(Ret::Written { version }) => format!("written {version}"),
+            Outcome::Ok(Ret::BadVersion) => "badversion".into(),
+            Outcome::Ok(Ret::Created { seq }) => format!("created {seq}"),
+            Outcome::Ok(Ret::Exists(b)) => format!("exists {b}"),
+            Outcome::Failed(e) => format!("failed {e}"),
+            Outcome::Unknown(e) => format!("unknown {e}"),
+        };
+        format!(
+            "{} {} {} {} | {op} | {outcome}",
+            self.thread, self.session, self.invoke, self.complete
+        )
+    }
+
+    pub fn from_line(line: &str) -> Result<Record, String> {
+        let bad = || format!("bad history line: {line}");
+        let mut parts = line.splitn(3, " | ");
+        let head: Vec<&str> = parts.next().ok_or_else(bad)?.split(' ').collect();
+        let op: Vec<&str> = parts.next().ok_or_else(bad)?.split(' ').collect();
+        let out = parts.next().ok_or_else(bad)?;
+        let num = |s: &str| s.parse::<i64>().map_err(|_| bad());
+        let unum = |s: &str| s.parse::<u64>().map_err(|_| bad());
+        if head.len() != 4 || op.is_empty() {
+            return Err(bad());
+        }
+        let arg = |i: usize| op.get(i).copied().ok_or_else(bad);
+        let op = match op[0] {
+            "read" | "syncread" => Op::Read {
+                key: unum(arg(1)?)? as usize,
+                sync: op[0] == "syncread",
+            },
+            "write" => Op::Write {
+                key: unum(arg(1)?)? as usize,
+                value: unum(arg(2)?)?,
+            },
+            "cas" => Op::Cas {
+                key: unum(arg(1)?)? as usize,
+                expected: num(arg(2)?)? as i32,
+                value: unum(arg(3)?)?,
+            },
+            "create" => Op::Create {
+                token: arg(1)?.to_string(),
+            },
+            "ephread" => Op::EphRead {
+                eph: unum(arg(1)?)? as usize,
+            },
+            _ => return Err(bad()),
+        };
+        let (kind, rest) = out.split_once(' ').unwrap_or((out, ""));
+        let words: Vec<&str> = rest.split(' ').collect();
+        let outcome = match kind {
+            "value" => Outcome::Ok(Ret::Value {
+                value: unum(words[0])?,
+                version: num(words.get(1).ok_or_else(bad)?)? as i32,
+            }),
+            "written" => Outcome::Ok(Ret::Written {
+                version: num(words[0])? as i32,
+            }),
+            "badversion" => Outcome::Ok(Ret::BadVersion),
+            "created" => Outcome::Ok(Ret::Created {
+                seq: unum(words[0])?,
+            }),
+            "exists" => Outcome::Ok(Ret::Exists(words[0] == "true")),
+            "failed" => Outcome::Failed(rest.to_string()),
+            "unknown" => Outcome::Unknown(rest.to_string()),
+            _ => return Err(bad()),
+        };
+        Ok(Record {
+            thread: unum(head[0])? as u32,
+            session: num(head[1])?,
+            invoke: unum(head[2])?,
+            complete: unum(head[3])?,
+            op,
+            outcome,
+        })
     }
 }

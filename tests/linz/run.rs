@@ -117,8 +117,11 @@ fn inject(servers: &mut Servers, fault: Fault, progress: &dyn Fn(&Servers)) -> S
                 follower(e)
             };
             e.member_mut(id).kill9();
+            eprintln!("  killed server {id}");
             progress(servers);
-            let Servers::Ensemble(e) = servers else { unreachable!() };
+            let Servers::Ensemble(e) = servers else {
+                unreachable!()
+            };
             e.spawn(id);
             e.wait_serving(&[id]);
             progress(servers);
@@ -131,8 +134,10 @@ fn inject(servers: &mut Servers, fault: Fault, progress: &dyn Fn(&Servers)) -> S
                 follower(e)
             };
             e.member(id).pause();
+            eprintln!("  froze server {id}");
             std::thread::sleep(FREEZE);
             e.member(id).resume();
+            eprintln!("  thawed server {id}");
             e.wait_serving(&[id]);
             progress(servers);
             format!("SIGSTOP {fault:?} (server {id}) for {FREEZE:?} + SIGCONT")
@@ -141,6 +146,7 @@ fn inject(servers: &mut Servers, fault: Fault, progress: &dyn Fn(&Servers)) -> S
             for m in e.members.iter_mut() {
                 m.kill9();
             }
+            eprintln!("  killed every server");
             std::thread::sleep(Duration::from_millis(300));
             e.spawn_all();
             let ids: Vec<u64> = (1..=e.members.len() as u64).collect();
@@ -154,7 +160,9 @@ fn inject(servers: &mut Servers, fault: Fault, progress: &dyn Fn(&Servers)) -> S
             e.member_mut(l).kill9();
             e.member_mut(f).kill9();
             progress(servers);
-            let Servers::Ensemble(e) = servers else { unreachable!() };
+            let Servers::Ensemble(e) = servers else {
+                unreachable!()
+            };
             e.spawn(l);
             e.spawn(f);
             e.wait_serving(&[l, f]);
@@ -181,6 +189,8 @@ pub struct RunReport {
     pub violations: Vec<String>,
     pub inconclusive: Vec<String>,
     pub check_time: Duration,
+    /// Why outcomes were unknown, with counts.
+    pub unknown_why: std::collections::BTreeMap<String, usize>,
 }
 
 impl RunReport {
@@ -188,7 +198,7 @@ impl RunReport {
         format!(
             "linearizability run {}: {} operations recorded ({} ok, {} failed, {} unknown), \
              {} checked; {} ephemerals ({} known over); faults injected: {} [{}]; \
-             violations: {}; inconclusive: {}; checking took {:.1?}",
+             violations: {}; inconclusive: {}; checking took {:.1?}; unknown because {:?}",
             self.name,
             self.ops,
             self.ok,
@@ -201,7 +211,8 @@ impl RunReport {
             self.faults.join("; "),
             self.violations.len(),
             self.inconclusive.len(),
-            self.check_time
+            self.check_time,
+            self.unknown_why
         )
     }
 
@@ -227,6 +238,8 @@ pub struct RunSpec {
     pub ops_per_phase: usize,
     pub workers: usize,
     pub keys: usize,
+    pub ops_per_generation: usize,
+    pub generations: usize,
     pub seed: u64,
 }
 
@@ -234,14 +247,22 @@ pub struct RunSpec {
 /// progress.
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// A timestamped progress line on stderr (shown with --nocapture or on failure).
+fn note(name: &str, t0: Instant, what: &str) {
+    eprintln!("[{:>7.2?}] {name}: {what}", t0.elapsed());
+}
+
 pub fn run(spec: RunSpec, mut servers: Servers) -> RunReport {
+    let t0 = Instant::now();
     let w = Arc::new(Workload {
         members: servers.members(),
         keys: spec.keys,
+        ops_per_generation: spec.ops_per_generation,
+        generations: spec.generations,
         workers: spec.workers,
-        owners: 1,
+        owners: 2,
         session_timeout: Duration::from_secs(6),
-        owner_timeout: Duration::from_secs(2),
+        owner_timeout: Duration::from_secs(1),
         seed: spec.seed,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -276,9 +297,15 @@ pub fn run(spec: RunSpec, mut servers: Servers) -> RunReport {
         }
     };
     progress(&servers);
+    note(&spec.name, t0, "clients running");
     let mut faults = Vec::new();
     for _ in 0..spec.rounds {
         faults.push(inject(&mut servers, spec.fault, &progress));
+        note(
+            &spec.name,
+            t0,
+            &format!("{} done", faults.last().expect("a fault")),
+        );
     }
     stop.store(true, Ordering::SeqCst);
     rt.block_on(async {
@@ -286,11 +313,13 @@ pub fn run(spec: RunSpec, mut servers: Servers) -> RunReport {
             t.await.expect("client task panicked");
         }
     });
+    note(&spec.name, t0, "clients stopped");
     let children = rt.block_on(final_reads(&rec, &w));
     drop(servers);
-    let t0 = Instant::now();
+    note(&spec.name, t0, "final reads done; checking");
+    let t1 = Instant::now();
     let mut report = check(&rec, &w, &children);
-    report.check_time = t0.elapsed();
+    report.check_time = t1.elapsed();
     report.name = spec.name;
     report.faults = faults;
     report
@@ -310,31 +339,63 @@ pub fn check(rec: &Recorder, w: &Workload, children: &[String]) -> RunReport {
         match x.outcome {
             Outcome::Ok(_) => r.ok += 1,
             Outcome::Failed(_) => r.failed += 1,
-            Outcome::Unknown(_) => r.unknown += 1,
+            Outcome::Unknown(ref why) => {
+                r.unknown += 1;
+                *r.unknown_why.entry(why.clone()).or_default() += 1;
+            }
         }
     }
-    // Deep recursion (one frame per operation) needs more than a test thread's stack.
-    let results: Vec<(usize, Verdict, Verdict)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..w.keys)
-            .map(|key| {
+    // Deep recursion (one frame per operation) needs more than a test thread's stack; two
+    // checker threads, one per core.
+    const CHECKERS: usize = 2;
+    let mut results: Vec<(usize, usize, Verdict, Verdict)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CHECKERS)
+            .map(|first| {
                 let records = &records;
                 std::thread::Builder::new()
                     .stack_size(512 << 20)
                     .spawn_scoped(s, move || {
-                        let mine: Vec<_> = records.iter().filter(|x| x.op.key() == Some(key)).collect();
-                        let init = CasRegister::default();
-                        (
-                            mine.len(),
-                            check_register_linearizable(&init, &mine),
-                            check_register_sequential(&init, &mine),
-                        )
+                        (first..w.registers())
+                            .step_by(CHECKERS)
+                            .map(|key| {
+                                let mine: Vec<_> =
+                                    records.iter().filter(|x| x.op.key() == Some(key)).collect();
+                                let init = CasRegister::default();
+                                let t = Instant::now();
+                                let lin = check_register_linearizable(&init, &mine);
+                                let tl = t.elapsed();
+                                let seq = check_register_sequential(&init, &mine);
+                                let ts = t.elapsed() - tl;
+                                if tl + ts > Duration::from_millis(500) {
+                                    eprintln!(
+                                        "  register r{key}: {} operations, {} unknown; \
+                                         linearizability {tl:.1?}, sequential {ts:.1?}",
+                                        mine.len(),
+                                        mine.iter().filter(|r| r.is_unknown()).count()
+                                    );
+                                    if let Ok(dir) = std::env::var("RK_LINZ_DUMP") {
+                                        let text: Vec<String> =
+                                            mine.iter().map(|r| r.to_line()).collect();
+                                        let _ = std::fs::write(
+                                            format!("{dir}/r{key}.txt"),
+                                            text.join("\n"),
+                                        );
+                                    }
+                                }
+                                (key, mine.len(), lin, seq)
+                            })
+                            .collect::<Vec<_>>()
                     })
                     .expect("spawn checker thread")
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("checker panicked")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("checker panicked"))
+            .collect()
     });
-    for (key, (n, lin, seq)) in results.into_iter().enumerate() {
+    results.sort_by_key(|r| r.0);
+    for (key, n, lin, seq) in results {
         r.checked += n;
         for (what, v) in [("linearizability", lin), ("sequential consistency", seq)] {
             match v {
@@ -345,10 +406,19 @@ pub fn check(rec: &Recorder, w: &Workload, children: &[String]) -> RunReport {
         }
     }
     let all: Vec<_> = records.iter().collect();
-    let creates: Vec<_> = all.iter().copied().filter(|x| matches!(x.op, Op::Create { .. })).collect();
-    let eph_reads: Vec<_> = all.iter().copied().filter(|x| matches!(x.op, Op::EphRead { .. })).collect();
+    let creates: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|x| matches!(x.op, Op::Create { .. }))
+        .collect();
+    let eph_reads: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|x| matches!(x.op, Op::EphRead { .. }))
+        .collect();
     r.checked += creates.len() + eph_reads.len();
-    r.violations.extend(check_sequential_creates(&creates, children));
+    r.violations
+        .extend(check_sequential_creates(&creates, children));
     r.violations.extend(check_ephemerals(&eph_reads, &ephs));
     r
 }

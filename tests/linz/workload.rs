@@ -1,9 +1,10 @@
 //! The client side of a run: worker sessions doing random operations on a few register
-//! znodes, sequential creates and ephemeral reads; owner sessions that create an ephemeral,
+//! znodes (a new set of them every `ops_per_generation` ok operations), sequential creates
+//! and ephemeral reads; owner sessions that create an ephemeral,
 //! prove they are alive, then end (closeSession, or abandon the session until a resume
 //! says it expired); and the final reads through every member.
 
-use super::history::{Ephemeral, Op, Outcome, Recorder, Record, Ret};
+use super::history::{Ephemeral, Op, Outcome, Record, Recorder, Ret};
 use ringkeeper::client::acl::open_unsafe;
 use ringkeeper::client::{Client, ClientError, CreateMode, ErrorCode, ZkOptions, ZooKeeper};
 use ringkeeper::rng::Rng;
@@ -15,6 +16,18 @@ pub const BASE: &str = "/linz";
 pub const SEQ_DIR: &str = "/linz/seq";
 pub const EPH_DIR: &str = "/linz/eph";
 
+/// Bound on one call of the raw `Client` (which has no call timeout of its own): a member
+/// that keeps a request without answering must not stall a run forever.
+const RAW_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn bounded<T>(
+    f: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    tokio::time::timeout(RAW_CALL_TIMEOUT, f)
+        .await
+        .unwrap_or(Err(ClientError::Timeout(RAW_CALL_TIMEOUT)))
+}
+
 pub fn register_path(key: usize) -> String {
     format!("{BASE}/r{key}")
 }
@@ -23,7 +36,14 @@ pub fn register_path(key: usize) -> String {
 pub struct Workload {
     /// Every member's client address.
     pub members: Vec<String>,
+    /// Registers in use at a time.
     pub keys: usize,
+    /// The workers move on to fresh registers after this many ok operations (of any kind),
+    /// `generations` times at most. stateright's search has no memoisation: a register's
+    /// history must stay short and hold few operations of unknown outcome, and moving on
+    /// bounds both (a fault's unknowns land on the registers in use at the time).
+    pub ops_per_generation: usize,
+    pub generations: usize,
     pub workers: usize,
     pub owners: usize,
     /// Worker sessions: long enough to ride out an election, so most survive a fault.
@@ -34,6 +54,17 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// Every register of every generation.
+    pub fn registers(&self) -> usize {
+        self.keys * self.generations
+    }
+
+    /// The registers in use once `ok` operations have succeeded.
+    fn generation(&self, ok: usize) -> std::ops::Range<usize> {
+        let g = (ok / self.ops_per_generation).min(self.generations - 1);
+        g * self.keys..(g + 1) * self.keys
+    }
+
     pub fn connect_string(&self) -> String {
         self.members.join(",")
     }
@@ -49,10 +80,22 @@ pub async fn setup(w: &Workload) {
             .await
             .unwrap_or_else(|e| panic!("create {p}: {e}"));
     }
-    for k in 0..w.keys {
-        zk.create(&register_path(k), b"0", &open_unsafe(), CreateMode::Persistent)
+    let all: Vec<usize> = (0..w.registers()).collect();
+    for batch in all.chunks(100) {
+        let ops = batch
+            .iter()
+            .map(|k| {
+                ringkeeper::client::Op::create(
+                    &register_path(*k),
+                    b"0",
+                    &open_unsafe(),
+                    CreateMode::Persistent,
+                )
+            })
+            .collect();
+        zk.multi(ops)
             .await
-            .unwrap_or_else(|e| panic!("create register {k}: {e}"));
+            .unwrap_or_else(|e| panic!("create registers {batch:?}: {e}"));
     }
     zk.close().await.expect("close setup session");
 }
@@ -98,7 +141,11 @@ async fn exec(zk: &ZooKeeper, op: &Op) -> Outcome {
             value,
         } => {
             match zk
-                .set_data(&register_path(*key), value.to_string().as_bytes(), *expected)
+                .set_data(
+                    &register_path(*key),
+                    value.to_string().as_bytes(),
+                    *expected,
+                )
                 .await
             {
                 Ok(stat) => Outcome::Ok(Ret::Written {
@@ -150,7 +197,7 @@ pub async fn worker(rec: Arc<Recorder>, w: Arc<Workload>, id: usize, stop: Arc<A
     let mut rng = Rng::new(w.seed ^ (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut zk: Option<ZooKeeper> = None;
     let mut thread = rec.new_thread();
-    let mut seen_version = vec![0i32; w.keys];
+    let mut seen_version = vec![0i32; w.registers()];
     let mut n: u64 = 0;
     while !stop.load(Ordering::SeqCst) {
         let z = match &zk {
@@ -172,7 +219,8 @@ pub async fn worker(rec: Arc<Recorder>, w: Arc<Workload>, id: usize, stop: Arc<A
             }
         };
         n += 1;
-        let key = rng.below(w.keys as u64) as usize;
+        let keys = w.generation(rec.ok_count());
+        let key = keys.start + rng.below(keys.len() as u64) as usize;
         let value = ((id as u64 + 1) << 32) | n;
         let roll = rng.below(100);
         let eph = if roll >= 90 {
@@ -235,7 +283,9 @@ pub async fn owner(rec: Arc<Recorder>, w: Arc<Workload>, id: usize, stop: Arc<At
     while !stop.load(Ordering::SeqCst) {
         n += 1;
         let addr = &w.members[rng.below(w.members.len() as u64) as usize];
-        let c = match Client::connect(addr, w.owner_timeout).await {
+        let mut opts = ringkeeper::client::ConnectOptions::new(addr, w.owner_timeout);
+        opts.connect_timeout = Duration::from_secs(5);
+        let c = match Client::connect_with(opts).await {
             Ok(c) => c,
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -248,9 +298,7 @@ pub async fn owner(rec: Arc<Recorder>, w: Arc<Workload>, id: usize, stop: Arc<At
             session: c.session_id(),
             ..Default::default()
         });
-        let r = c
-            .create(&path, b"", &open_unsafe(), CreateMode::Ephemeral)
-            .await;
+        let r = bounded(c.create(&path, b"", &open_unsafe(), CreateMode::Ephemeral)).await;
         let done = rec.tick();
         if r.is_ok() {
             rec.update_ephemeral(idx, |e| e.created = Some(done));
@@ -258,13 +306,13 @@ pub async fn owner(rec: Arc<Recorder>, w: Arc<Workload>, id: usize, stop: Arc<At
         for i in 0..4u8 {
             tokio::time::sleep(Duration::from_millis(40)).await;
             let invoke = rec.tick();
-            if c.set_data(&path, &[i], -1).await.is_err() {
+            if bounded(c.set_data(&path, &[i], -1)).await.is_err() {
                 break;
             }
             rec.update_ephemeral(idx, |e| e.alive_proofs.push(invoke));
         }
-        if n % 2 == 0 {
-            let r = c.close().await;
+        if n.is_multiple_of(2) {
+            let r = bounded(c.close()).await;
             let done = rec.tick();
             if r.is_ok() {
                 rec.update_ephemeral(idx, |e| {
@@ -304,7 +352,7 @@ async fn learn_expiry(
                 return;
             }
             Ok(c) => {
-                if c.close().await.is_ok() {
+                if bounded(c.close()).await.is_ok() {
                     let done = rec.tick();
                     rec.update_ephemeral(idx, |e| {
                         e.known_expired = Some(done);
@@ -329,13 +377,13 @@ pub async fn final_reads(rec: &Recorder, w: &Workload) -> Vec<String> {
             .await
             .unwrap_or_else(|e| panic!("final session on {addr}: {e}"));
         let thread = rec.new_thread();
-        for key in 0..w.keys {
+        for key in 0..w.generation(rec.ok_count()).end {
             let p = register_path(key);
             let invoke = rec.tick();
-            let r = async {
+            let r = bounded(async {
                 c.sync(&p).await?;
                 c.get_data(&p, false).await
-            }
+            })
             .await;
             let complete = rec.tick();
             let (data, stat) = r.unwrap_or_else(|e| panic!("final read of {p} on {addr}: {e}"));
@@ -352,14 +400,14 @@ pub async fn final_reads(rec: &Recorder, w: &Workload) -> Vec<String> {
             });
         }
         if children.is_none() {
-            c.sync(SEQ_DIR).await.expect("final sync");
+            bounded(c.sync(SEQ_DIR)).await.expect("final sync");
             children = Some(
-                c.get_children(SEQ_DIR, false)
+                bounded(c.get_children(SEQ_DIR, false))
                     .await
                     .expect("final listing"),
             );
         }
-        let _ = c.close().await;
+        let _ = bounded(c.close()).await;
     }
     children.expect("at least one member")
 }
