@@ -114,6 +114,10 @@ pub struct Ephemeral {
     /// When the session was known to be over: closeSession answered ok, or a resume
     /// handshake answered "expired".
     pub known_expired: Option<Tick>,
+    /// The end was closeSession's ok answer (a committed close, after which the node is
+    /// gone for every linearizable read), not an "expired" answer to a resume (which
+    /// ZooKeeper 3.8 gives before its closeSession commits: see `check_ephemerals`).
+    pub closed: bool,
     /// How the end became known (for reports).
     pub how_ended: String,
 }

@@ -7,7 +7,7 @@ use super::check::{
     check_sequential_creates, CasRegister, Verdict,
 };
 use super::history::{Op, Outcome, Recorder};
-use super::workload::{final_reads, owner, setup, worker, Workload};
+use super::workload::{final_reads, leftover_ephemerals, owner, setup, worker, Workload};
 use crate::common::ensemble::TestEnsemble;
 use crate::common::TestServer;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -186,9 +186,14 @@ pub struct RunReport {
     pub checked: usize,
     pub ephemerals: usize,
     pub ephemerals_known_over: usize,
+    /// Reads that saw an ephemeral after its session was refused as expired (allowed; see
+    /// `check_ephemerals`).
+    pub eph_seen_after_refusal: usize,
     pub violations: Vec<String>,
     pub inconclusive: Vec<String>,
     pub check_time: Duration,
+    /// Where the history was written when the run failed.
+    pub history_file: Option<std::path::PathBuf>,
     /// Why outcomes were unknown, with counts.
     pub unknown_why: std::collections::BTreeMap<String, usize>,
 }
@@ -197,7 +202,8 @@ impl RunReport {
     pub fn summary(&self) -> String {
         format!(
             "linearizability run {}: {} operations recorded ({} ok, {} failed, {} unknown), \
-             {} checked; {} ephemerals ({} known over); faults injected: {} [{}]; \
+             {} checked; {} ephemerals ({} known over, {} reads saw one after its session \
+             was refused); faults injected: {} [{}]; \
              violations: {}; inconclusive: {}; checking took {:.1?}; unknown because {:?}",
             self.name,
             self.ops,
@@ -207,6 +213,7 @@ impl RunReport {
             self.checked,
             self.ephemerals,
             self.ephemerals_known_over,
+            self.eph_seen_after_refusal,
             self.faults.iter().filter(|f| *f != "none").count(),
             self.faults.join("; "),
             self.violations.len(),
@@ -221,8 +228,9 @@ impl RunReport {
         println!("{}", self.summary());
         if !self.violations.is_empty() || !self.inconclusive.is_empty() {
             panic!(
-                "{}\nviolations:\n{}\ninconclusive:\n{}",
+                "{}\nhistory: {:?}\nviolations:\n{}\ninconclusive:\n{}",
                 self.summary(),
+                self.history_file,
                 self.violations.join("\n\n"),
                 self.inconclusive.join("\n")
             );
@@ -260,7 +268,7 @@ pub fn run(spec: RunSpec, mut servers: Servers) -> RunReport {
         ops_per_generation: spec.ops_per_generation,
         generations: spec.generations,
         workers: spec.workers,
-        owners: 2,
+        owners: 3,
         session_timeout: Duration::from_secs(6),
         owner_timeout: Duration::from_secs(1),
         seed: spec.seed,
@@ -315,10 +323,28 @@ pub fn run(spec: RunSpec, mut servers: Servers) -> RunReport {
     });
     note(&spec.name, t0, "clients stopped");
     let children = rt.block_on(final_reads(&rec, &w));
+    let leftovers = rt.block_on(leftover_ephemerals(&rec, &w));
     drop(servers);
     note(&spec.name, t0, "final reads done; checking");
     let t1 = Instant::now();
     let mut report = check(&rec, &w, &children);
+    if !report.violations.is_empty() || !report.inconclusive.is_empty() {
+        // Kept for the post-mortem: `replay` re-runs the register checks on it.
+        let path = std::env::temp_dir().join(format!(
+            "ringkeeper-linz-{}-{}.history",
+            spec.name.replace('/', "-"),
+            std::process::id()
+        ));
+        let lines: Vec<String> = rec.records().iter().map(|r| r.to_line()).collect();
+        if std::fs::write(&path, lines.join("\n")).is_ok() {
+            report.history_file = Some(path);
+        }
+    }
+    for p in leftovers {
+        report.violations.push(format!(
+            "{p} outlived its session (still listed after the run)"
+        ));
+    }
     report.check_time = t1.elapsed();
     report.name = spec.name;
     report.faults = faults;
@@ -419,6 +445,8 @@ pub fn check(rec: &Recorder, w: &Workload, children: &[String]) -> RunReport {
     r.checked += creates.len() + eph_reads.len();
     r.violations
         .extend(check_sequential_creates(&creates, children));
-    r.violations.extend(check_ephemerals(&eph_reads, &ephs));
+    let (eph_violations, seen_after_refusal) = check_ephemerals(&eph_reads, &ephs);
+    r.violations.extend(eph_violations);
+    r.eph_seen_after_refusal = seen_after_refusal;
     r
 }

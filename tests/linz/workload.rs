@@ -224,7 +224,7 @@ pub async fn worker(rec: Arc<Recorder>, w: Arc<Workload>, id: usize, stop: Arc<A
         let value = ((id as u64 + 1) << 32) | n;
         let roll = rng.below(100);
         let eph = if roll >= 90 {
-            let recent = rec.recent_ephemerals(3);
+            let recent = rec.recent_ephemerals(4);
             (!recent.is_empty()).then(|| recent[rng.below(recent.len() as u64) as usize].clone())
         } else {
             None
@@ -266,6 +266,10 @@ pub async fn worker(rec: Arc<Recorder>, w: Arc<Workload>, id: usize, stop: Arc<A
         });
         if unknown {
             thread = rec.new_thread();
+            // Back off as a retrying client would: calls on a session whose connection
+            // just died fail at once until its reconnect task has run, and a loop that
+            // never yields saw 129 such connection losses in a row.
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     if let Some(z) = zk {
@@ -317,6 +321,7 @@ pub async fn owner(rec: Arc<Recorder>, w: Arc<Workload>, id: usize, stop: Arc<At
             if r.is_ok() {
                 rec.update_ephemeral(idx, |e| {
                     e.known_expired = Some(done);
+                    e.closed = true;
                     e.how_ended = "closeSession answered ok".into();
                 });
                 continue;
@@ -356,6 +361,7 @@ async fn learn_expiry(
                     let done = rec.tick();
                     rec.update_ephemeral(idx, |e| {
                         e.known_expired = Some(done);
+                        e.closed = true;
                         e.how_ended = "taken back, then closeSession answered ok".into();
                     });
                     return;
@@ -410,4 +416,42 @@ pub async fn final_reads(rec: &Recorder, w: &Workload) -> Vec<String> {
         let _ = bounded(c.close()).await;
     }
     children.expect("at least one member")
+}
+
+/// How long the ephemerals of ended sessions may take to disappear after the run. ZooKeeper
+/// deletes an expired session's ephemerals a moment after it refuses the session; a node
+/// still there after this long is one that was never deleted.
+const EPHEMERAL_CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The paths of ephemerals whose sessions are over yet which are still listed once the
+/// run is over (after waiting up to `EPHEMERAL_CLEANUP_TIMEOUT` for them to go).
+pub async fn leftover_ephemerals(rec: &Recorder, w: &Workload) -> Vec<String> {
+    let ended: Vec<String> = rec
+        .ephemerals()
+        .into_iter()
+        .filter(|e| e.known_expired.is_some())
+        .map(|e| e.path.rsplit('/').next().unwrap_or_default().to_string())
+        .collect();
+    let c = Client::connect(&w.members[0], w.session_timeout)
+        .await
+        .unwrap_or_else(|e| panic!("session for the ephemeral check: {e}"));
+    let deadline = tokio::time::Instant::now() + EPHEMERAL_CLEANUP_TIMEOUT;
+    loop {
+        bounded(c.sync(EPH_DIR))
+            .await
+            .expect("sync before listing ephemerals");
+        let listed = bounded(c.get_children(EPH_DIR, false))
+            .await
+            .expect("list ephemerals");
+        let left: Vec<String> = ended
+            .iter()
+            .filter(|n| listed.contains(n))
+            .map(|n| format!("{EPH_DIR}/{n}"))
+            .collect();
+        if left.is_empty() || tokio::time::Instant::now() > deadline {
+            let _ = bounded(c.close()).await;
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
