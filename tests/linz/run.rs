@@ -1,0 +1,452 @@
+//! One run: start the servers, set up the znodes, let workers and owners run, inject a
+//! process fault in rounds (each fault and each recovery waits for the clients to make
+//! progress), stop, read everything back through every member, check, report.
+
+use super::check::{
+    check_ephemerals, check_register_linearizable, check_register_sequential,
+    check_sequential_creates, CasRegister, Verdict,
+};
+use super::history::{Op, Outcome, Recorder};
+use super::workload::{final_reads, leftover_ephemerals, owner, setup, worker, Workload};
+use crate::common::ensemble::TestEnsemble;
+use crate::common::TestServer;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The process faults of the runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// SIGKILL a follower, let the others serve, restart it on its data.
+    KillFollower,
+    /// SIGKILL the leader, let the others elect and serve, restart it.
+    KillLeader,
+    /// SIGSTOP the leader for longer than syncLimit, then SIGCONT.
+    FreezeLeader,
+    /// SIGSTOP a follower for longer than syncLimit, then SIGCONT.
+    FreezeFollower,
+    /// SIGKILL every member at once, then restart them all.
+    KillAll,
+    /// SIGKILL the leader and a follower together (a five-member ensemble keeps a quorum).
+    KillLeaderAndFollower,
+    /// SIGKILL the one standalone server and restart it.
+    KillStandalone,
+}
+
+pub enum Servers {
+    Standalone(TestServer),
+    Ensemble(TestEnsemble),
+}
+
+impl Servers {
+    pub fn ensemble(n: usize) -> Servers {
+        let mut e = TestEnsemble::new(n, 0, "");
+        e.spawn_all();
+        let ids: Vec<u64> = (1..=n as u64).collect();
+        e.wait_serving(&ids);
+        Servers::Ensemble(e)
+    }
+
+    pub fn standalone() -> Servers {
+        Servers::Standalone(TestServer::start_with("tickTime=500\n"))
+    }
+
+    fn members(&self) -> Vec<String> {
+        match self {
+            Servers::Standalone(s) => vec![s.addr()],
+            Servers::Ensemble(e) => e.members.iter().map(|m| m.addr()).collect(),
+        }
+    }
+
+    fn logs(&self) -> String {
+        match self {
+            Servers::Standalone(s) => s.tail(),
+            Servers::Ensemble(e) => e
+                .members
+                .iter()
+                .map(|m| m.tail())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+/// How long a frozen member stays frozen: longer than syncLimit (5 ticks of 500 ms), so
+/// the others give up on it and, for a leader, elect another.
+const FREEZE: Duration = Duration::from_secs(4);
+
+/// The ensemble's leader, waiting for one to be elected.
+fn leader(e: &TestEnsemble) -> u64 {
+    let deadline = Instant::now() + crate::common::ensemble::ELECT_TIMEOUT;
+    loop {
+        if let Some(l) = e.leader() {
+            return l;
+        }
+        assert!(Instant::now() < deadline, "no leader elected");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn follower(e: &TestEnsemble) -> u64 {
+    let l = leader(e);
+    (1..=e.members.len() as u64)
+        .find(|&id| id != l)
+        .expect("a follower")
+}
+
+/// Injects one round of `fault`; `progress` waits for clients to get some operations
+/// through. Returns what was done, for the report.
+fn inject(servers: &mut Servers, fault: Fault, progress: &dyn Fn(&Servers)) -> String {
+    match (fault, &mut *servers) {
+        (Fault::None, _) => {
+            progress(servers);
+            "none".into()
+        }
+        (Fault::KillStandalone, Servers::Standalone(s)) => {
+            s.kill9();
+            std::thread::sleep(Duration::from_millis(300));
+            s.start_again();
+            progress(servers);
+            "SIGKILL standalone + restart".into()
+        }
+        (Fault::KillFollower | Fault::KillLeader, Servers::Ensemble(e)) => {
+            let id = if fault == Fault::KillLeader {
+                leader(e)
+            } else {
+                follower(e)
+            };
+            e.member_mut(id).kill9();
+            eprintln!("  killed server {id}");
+            progress(servers);
+            let Servers::Ensemble(e) = servers else {
+                unreachable!()
+            };
+            e.spawn(id);
+            e.wait_serving(&[id]);
+            progress(servers);
+            format!("SIGKILL {fault:?} (server {id}) + restart")
+        }
+        (Fault::FreezeLeader | Fault::FreezeFollower, Servers::Ensemble(e)) => {
+            let id = if fault == Fault::FreezeLeader {
+                leader(e)
+            } else {
+                follower(e)
+            };
+            e.member(id).pause();
+            eprintln!("  froze server {id}");
+            std::thread::sleep(FREEZE);
+            e.member(id).resume();
+            eprintln!("  thawed server {id}");
+            e.wait_serving(&[id]);
+            progress(servers);
+            format!("SIGSTOP {fault:?} (server {id}) for {FREEZE:?} + SIGCONT")
+        }
+        (Fault::KillAll, Servers::Ensemble(e)) => {
+            for m in e.members.iter_mut() {
+                m.kill9();
+            }
+            eprintln!("  killed every server");
+            std::thread::sleep(Duration::from_millis(300));
+            e.spawn_all();
+            let ids: Vec<u64> = (1..=e.members.len() as u64).collect();
+            e.wait_serving(&ids);
+            progress(servers);
+            "SIGKILL all + restart".into()
+        }
+        (Fault::KillLeaderAndFollower, Servers::Ensemble(e)) => {
+            let l = leader(e);
+            let f = follower(e);
+            e.member_mut(l).kill9();
+            e.member_mut(f).kill9();
+            progress(servers);
+            let Servers::Ensemble(e) = servers else {
+                unreachable!()
+            };
+            e.spawn(l);
+            e.spawn(f);
+            e.wait_serving(&[l, f]);
+            progress(servers);
+            format!("SIGKILL leader {l} + follower {f} + restart")
+        }
+        (f, _) => panic!("fault {f:?} does not apply to these servers"),
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub name: String,
+    pub ops: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub unknown: usize,
+    pub faults: Vec<String>,
+    /// Operations that went into a checker (per-znode register checks, creates, reads of
+    /// ephemerals).
+    pub checked: usize,
+    pub ephemerals: usize,
+    pub ephemerals_known_over: usize,
+    /// Reads that saw an ephemeral after its session was refused as expired (allowed; see
+    /// `check_ephemerals`).
+    pub eph_seen_after_refusal: usize,
+    pub violations: Vec<String>,
+    pub inconclusive: Vec<String>,
+    pub check_time: Duration,
+    /// Where the history was written when the run failed.
+    pub history_file: Option<std::path::PathBuf>,
+    /// Why outcomes were unknown, with counts.
+    pub unknown_why: std::collections::BTreeMap<String, usize>,
+}
+
+impl RunReport {
+    pub fn summary(&self) -> String {
+        format!(
+            "linearizability run {}: {} operations recorded ({} ok, {} failed, {} unknown), \
+             {} checked; {} ephemerals ({} known over, {} reads saw one after its session \
+             was refused); faults injected: {} [{}]; \
+             violations: {}; inconclusive: {}; checking took {:.1?}; unknown because {:?}",
+            self.name,
+            self.ops,
+            self.ok,
+            self.failed,
+            self.unknown,
+            self.checked,
+            self.ephemerals,
+            self.ephemerals_known_over,
+            self.eph_seen_after_refusal,
+            self.faults.iter().filter(|f| *f != "none").count(),
+            self.faults.join("; "),
+            self.violations.len(),
+            self.inconclusive.len(),
+            self.check_time,
+            self.unknown_why
+        )
+    }
+
+    /// Panics unless zero violations and zero inconclusive checks.
+    pub fn assert_clean(&self) {
+        println!("{}", self.summary());
+        if !self.violations.is_empty() || !self.inconclusive.is_empty() {
+            panic!(
+                "{}\nhistory: {:?}\nviolations:\n{}\ninconclusive:\n{}",
+                self.summary(),
+                self.history_file,
+                self.violations.join("\n\n"),
+                self.inconclusive.join("\n")
+            );
+        }
+    }
+}
+
+pub struct RunSpec {
+    pub name: String,
+    pub fault: Fault,
+    pub rounds: usize,
+    /// Ok operations to wait for in each phase (before the faults, during each, after).
+    pub ops_per_phase: usize,
+    pub workers: usize,
+    pub keys: usize,
+    pub ops_per_generation: usize,
+    pub generations: usize,
+    pub seed: u64,
+}
+
+/// A stuck cluster is a failure, not a hang: no phase may go this long without its
+/// progress.
+const PROGRESS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A timestamped progress line on stderr (shown with --nocapture or on failure).
+fn note(name: &str, t0: Instant, what: &str) {
+    eprintln!("[{:>7.2?}] {name}: {what}", t0.elapsed());
+}
+
+pub fn run(spec: RunSpec, mut servers: Servers) -> RunReport {
+    let t0 = Instant::now();
+    let w = Arc::new(Workload {
+        members: servers.members(),
+        keys: spec.keys,
+        ops_per_generation: spec.ops_per_generation,
+        generations: spec.generations,
+        workers: spec.workers,
+        owners: 3,
+        session_timeout: Duration::from_secs(6),
+        owner_timeout: Duration::from_secs(1),
+        seed: spec.seed,
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(setup(&w));
+    let rec = Arc::new(Recorder::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for id in 0..w.workers {
+        tasks.push(rt.spawn(worker(rec.clone(), w.clone(), id, stop.clone())));
+    }
+    for id in 0..w.owners {
+        tasks.push(rt.spawn(owner(rec.clone(), w.clone(), id, stop.clone())));
+    }
+    let progress = |s: &Servers| {
+        let target = rec.ok_count() + spec.ops_per_phase;
+        let deadline = Instant::now() + PROGRESS_TIMEOUT;
+        while rec.ok_count() < target {
+            if Instant::now() > deadline {
+                stop.store(true, Ordering::SeqCst);
+                panic!(
+                    "run {}: clients made no progress for {PROGRESS_TIMEOUT:?} ({} of {target} ok)\n{}",
+                    spec.name,
+                    rec.ok_count(),
+                    s.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    progress(&servers);
+    note(&spec.name, t0, "clients running");
+    let mut faults = Vec::new();
+    for _ in 0..spec.rounds {
+        faults.push(inject(&mut servers, spec.fault, &progress));
+        note(
+            &spec.name,
+            t0,
+            &format!("{} done", faults.last().expect("a fault")),
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    rt.block_on(async {
+        for t in tasks {
+            t.await.expect("client task panicked");
+        }
+    });
+    note(&spec.name, t0, "clients stopped");
+    let children = rt.block_on(final_reads(&rec, &w));
+    let leftovers = rt.block_on(leftover_ephemerals(&rec, &w));
+    drop(servers);
+    note(&spec.name, t0, "final reads done; checking");
+    let t1 = Instant::now();
+    let mut report = check(&rec, &w, &children);
+    if !report.violations.is_empty() || !report.inconclusive.is_empty() {
+        // Kept for the post-mortem: `replay` re-runs the register checks on it.
+        let path = std::env::temp_dir().join(format!(
+            "ringkeeper-linz-{}-{}.history",
+            spec.name.replace('/', "-"),
+            std::process::id()
+        ));
+        let lines: Vec<String> = rec.records().iter().map(|r| r.to_line()).collect();
+        if std::fs::write(&path, lines.join("\n")).is_ok() {
+            report.history_file = Some(path);
+        }
+    }
+    for p in leftovers {
+        report.violations.push(format!(
+            "{p} outlived its session (still listed after the run)"
+        ));
+    }
+    report.check_time = t1.elapsed();
+    report.name = spec.name;
+    report.faults = faults;
+    report
+}
+
+/// Runs every check on a recorded run.
+pub fn check(rec: &Recorder, w: &Workload, children: &[String]) -> RunReport {
+    let records = rec.records();
+    let ephs = rec.ephemerals();
+    let mut r = RunReport {
+        ops: records.len(),
+        ephemerals: ephs.len(),
+        ephemerals_known_over: ephs.iter().filter(|e| e.known_expired.is_some()).count(),
+        ..Default::default()
+    };
+    for x in &records {
+        match x.outcome {
+            Outcome::Ok(_) => r.ok += 1,
+            Outcome::Failed(_) => r.failed += 1,
+            Outcome::Unknown(ref why) => {
+                r.unknown += 1;
+                *r.unknown_why.entry(why.clone()).or_default() += 1;
+            }
+        }
+    }
+    // Deep recursion (one frame per operation) needs more than a test thread's stack; two
+    // checker threads, one per core.
+    const CHECKERS: usize = 2;
+    let mut results: Vec<(usize, usize, Verdict, Verdict)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CHECKERS)
+            .map(|first| {
+                let records = &records;
+                std::thread::Builder::new()
+                    .stack_size(512 << 20)
+                    .spawn_scoped(s, move || {
+                        (first..w.registers())
+                            .step_by(CHECKERS)
+                            .map(|key| {
+                                let mine: Vec<_> =
+                                    records.iter().filter(|x| x.op.key() == Some(key)).collect();
+                                let init = CasRegister::default();
+                                let t = Instant::now();
+                                let lin = check_register_linearizable(&init, &mine);
+                                let tl = t.elapsed();
+                                let seq = check_register_sequential(&init, &mine);
+                                let ts = t.elapsed() - tl;
+                                if tl + ts > Duration::from_millis(500) {
+                                    eprintln!(
+                                        "  register r{key}: {} operations, {} unknown; \
+                                         linearizability {tl:.1?}, sequential {ts:.1?}",
+                                        mine.len(),
+                                        mine.iter().filter(|r| r.is_unknown()).count()
+                                    );
+                                    if let Ok(dir) = std::env::var("RK_LINZ_DUMP") {
+                                        let text: Vec<String> =
+                                            mine.iter().map(|r| r.to_line()).collect();
+                                        let _ = std::fs::write(
+                                            format!("{dir}/r{key}.txt"),
+                                            text.join("\n"),
+                                        );
+                                    }
+                                }
+                                (key, mine.len(), lin, seq)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .expect("spawn checker thread")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("checker panicked"))
+            .collect()
+    });
+    results.sort_by_key(|r| r.0);
+    for (key, n, lin, seq) in results {
+        r.checked += n;
+        for (what, v) in [("linearizability", lin), ("sequential consistency", seq)] {
+            match v {
+                Verdict::Ok => {}
+                Verdict::Violation(m) => r.violations.push(format!("register r{key}, {what}: {m}")),
+                Verdict::Inconclusive(m) => r.inconclusive.push(format!("register r{key}: {m}")),
+            }
+        }
+    }
+    let all: Vec<_> = records.iter().collect();
+    let creates: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|x| matches!(x.op, Op::Create { .. }))
+        .collect();
+    let eph_reads: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|x| matches!(x.op, Op::EphRead { .. }))
+        .collect();
+    r.checked += creates.len() + eph_reads.len();
+    r.violations
+        .extend(check_sequential_creates(&creates, children));
+    let (eph_violations, seen_after_refusal) = check_ephemerals(&eph_reads, &ephs);
+    r.violations.extend(eph_violations);
+    r.eph_seen_after_refusal = seen_after_refusal;
+    r
+}
