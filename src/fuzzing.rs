@@ -49,7 +49,9 @@ const MAX_FRAME: usize = 0xFFFFF;
 /// sends it: writes through prep and apply on a small tree, reads to `tree::read`, auth to
 /// the providers, watch requests to a watch table.
 pub fn request(data: &[u8]) {
-    let first_word = data.get(..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let first_word = data
+        .get(..4)
+        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     if first_word.and_then(crate::server::fourlw::word).is_some() {
         return; // a four-letter word: answered from server state, then the connection ends
     }
@@ -98,7 +100,13 @@ impl<'a> Iterator for Frames<'a> {
     }
 }
 
-fn serve(tree: &mut DataTree, ids: &mut Vec<Id>, watches: &mut WatchTable, session: i64, req: Request) {
+fn serve(
+    tree: &mut DataTree,
+    ids: &mut Vec<Id>,
+    watches: &mut WatchTable,
+    session: i64,
+    req: Request,
+) {
     let settings = PrepSettings {
         extended_types: session & 1 == 0,
         skip_acl: false,
@@ -212,8 +220,18 @@ fn fixture_tree() -> &'static DataTree {
             ("/a", op::CREATE, 0, open.clone()),
             ("/a/b", op::CREATE, 0, open.clone()),
             ("/e", op::CREATE, 0x10, open.clone()),
-            ("/c", op::CREATE_CONTAINER, txn::CONTAINER_EPHEMERAL_OWNER, open.clone()),
-            ("/t", op::CREATE_TTL, txn::ttl_ephemeral_owner(5000), open.clone()),
+            (
+                "/c",
+                op::CREATE_CONTAINER,
+                txn::CONTAINER_EPHEMERAL_OWNER,
+                open.clone(),
+            ),
+            (
+                "/t",
+                op::CREATE_TTL,
+                txn::ttl_ephemeral_owner(5000),
+                open.clone(),
+            ),
             ("/r", op::CREATE, 0, acl::read_acl_unsafe()),
             (
                 "/d",
@@ -262,7 +280,10 @@ pub fn check_tree(tree: &DataTree) {
     let mut seen: HashSet<String> = HashSet::new();
     let mut stack = vec!["/".to_string()];
     while let Some(path) = stack.pop() {
-        assert!(seen.len() < total, "walk from the root visits more than {total} nodes");
+        assert!(
+            seen.len() < total,
+            "walk from the root visits more than {total} nodes"
+        );
         let node = tree
             .get(&path)
             .unwrap_or_else(|| panic!("{path} is listed as a child but missing"));
@@ -282,7 +303,9 @@ pub fn check_tree(tree: &DataTree) {
     assert_eq!(seen.len(), total, "nodes unreachable from the root");
     for (session, paths) in tree.ephemerals_by_session() {
         for p in paths {
-            let n = tree.get(&p).unwrap_or_else(|| panic!("ephemeral {p} missing"));
+            let n = tree
+                .get(&p)
+                .unwrap_or_else(|| panic!("ephemeral {p} missing"));
             assert_eq!(n.stat.ephemeral_owner, session, "owner of {p}");
         }
     }
