@@ -66,7 +66,7 @@ pub fn request(data: &[u8]) {
     let mut tree = fixture_tree().clone();
     let mut ids = vec![acl::id("ip", "127.0.0.1")];
     let mut watches = WatchTable::default();
-    while let Some(frame) = frames.next() {
+    for frame in frames {
         let mut r = Reader::new(frame);
         let Ok(hdr) = RequestHeader::decode(&mut r) else {
             return; // the server closes the connection

@@ -744,11 +744,12 @@ proptest! {
         prop_assert_eq!(written.nodes, tree.node_count() as u64);
         let loaded = snapshot::load(&written.path).expect("loads");
         assert_same_tree(&tree, &loaded)?;
-        // The loaded tree writes a snapshot that loads as the same tree again.
+        // Written from the loaded tree (whose ACL lists are shared differently), the file
+        // is byte for byte the same: one tree, one snapshot.
         let again = tempfile::tempdir().expect("temp dir");
         let rewritten = snapshot::write_snapshot(again.path(), &loaded).expect("writes");
-        prop_assert_eq!(rewritten.size_bytes, written.size_bytes);
-        assert_same_tree(&tree, &snapshot::load(&rewritten.path).expect("loads"))?;
+        let (a, b) = (std::fs::read(&written.path), std::fs::read(&rewritten.path));
+        prop_assert!(a.expect("read") == b.expect("read"), "the rewritten snapshot differs");
     }
 }
 

@@ -40,7 +40,7 @@ pub struct RecoveredState {
      {snapshot_zxid:#x} but the first logged txn after it is {first_after:#x} and the log \
      holds nothing at or below {next:#x}; txns in between are missing (purged or lost). \
      Refusing to start rather than serve a tree with a hole in it",
-    next = snapshot_zxid + 1
+    next = snapshot_zxid.saturating_add(1)
 )]
 pub struct GapError {
     pub snapshot_zxid: Zxid,
@@ -53,8 +53,9 @@ pub fn check_continuity(snapshot_zxid: Zxid, txns: &[Txn]) -> Result<(), GapErro
     let Some(first_after) = txns.iter().map(Txn::zxid).find(|z| *z > snapshot_zxid) else {
         return Ok(());
     };
-    let covered = txns.first().is_some_and(|t| t.zxid() <= snapshot_zxid + 1);
-    if first_after > snapshot_zxid + 1 && !covered {
+    let next = snapshot_zxid.saturating_add(1);
+    let covered = txns.first().is_some_and(|t| t.zxid() <= next);
+    if first_after > next && !covered {
         return Err(GapError {
             snapshot_zxid,
             first_after,
@@ -241,6 +242,13 @@ mod tests {
             format!("{e:#}").contains("does not continue from the snapshot"),
             "{e:#}"
         );
+    }
+
+    /// Found by the `log` fuzz target: a snapshot zxid of i64::MAX overflowed `zxid + 1`.
+    #[test]
+    fn continuity_at_the_largest_zxid() {
+        assert_eq!(check_continuity(Zxid::MAX, &txns(&[1, 2])), Ok(()));
+        assert_eq!(check_continuity(Zxid::MAX - 1, &txns(&[Zxid::MAX])), Ok(()));
     }
 
     #[test]
