@@ -131,13 +131,14 @@ fn decode_multi(r: &mut Reader<'_>) -> Result<Vec<MultiOp>, DecodeError> {
                 if h.op != op::CREATE_TTL && !valid_create_flags(c.flags) {
                     return Err(DecodeError::Invalid(format!("create flags {}", c.flags)));
                 }
-                // The flags decide a create sub-op's type, as in Java's Op.create: container
-                // or TTL flags re-type it, and a createTTL whose flags are not TTL ones
-                // becomes a plain create that drops its ttl.
+                // Valid flags decide a create sub-op's type, as in Java's Op.create: container
+                // or TTL flags re-type it, and a createTTL with other valid flags becomes a
+                // plain create that drops its ttl. (A createTTL with invalid flags stays one,
+                // for prep to refuse.)
                 c.op = match c.flags {
                     4 => op::CREATE_CONTAINER,
                     5 | 6 => op::CREATE_TTL,
-                    _ if c.op == op::CREATE_TTL => op::CREATE,
+                    f if c.op == op::CREATE_TTL && valid_create_flags(f) => op::CREATE,
                     _ => c.op,
                 };
                 if c.op != op::CREATE_TTL {
@@ -294,6 +295,7 @@ mod tests {
             (3, op::CREATE, -1),
             (4, op::CREATE_CONTAINER, -1),
             (5, op::CREATE_TTL, 5000),
+            (-203, op::CREATE_TTL, 5000),
         ] {
             let body = multi_body(&[(op::CREATE_TTL, ttl(flags).to_bytes())]);
             let Ok(Request::Multi(ops)) = decode_request(op::MULTI, &body) else {
