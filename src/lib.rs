@@ -24,6 +24,8 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod consensus;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod prep;
 pub mod proto;

@@ -244,6 +244,11 @@ impl TxnBody {
                 let mut subs = Vec::with_capacity(n);
                 for _ in 0..n {
                     let t = r.i32()?;
+                    // Sessions and multis are never inside a multi; a nested multi would also
+                    // let a crafted record recurse as deep as its bytes allow.
+                    if matches!(t, op::MULTI | op::CREATE_SESSION | op::CLOSE_SESSION) {
+                        return Err(DecodeError::Invalid(format!("txn type {t} inside a multi")));
+                    }
                     let b = r.buffer_slice()?.unwrap_or_default();
                     subs.push(TxnBody::decode_record(t, session_id, &mut Reader::new(b))?);
                 }
@@ -357,6 +362,35 @@ mod tests {
             },
             TxnBody::Error { err: 0 },
         ]));
+    }
+
+    /// Found by the `log` fuzz target: a multi holding a multi (or a session txn) decoded,
+    /// nesting as deep as the record's bytes allowed (a stack overflow), and apply met
+    /// sub-txns it has no meaning for.
+    #[test]
+    fn multi_refuses_nested_multis_and_session_txns() {
+        for inner in [
+            TxnBody::Multi(vec![]),
+            TxnBody::CreateSession { timeout_ms: 1 },
+            TxnBody::CloseSession { ephemerals: vec![] },
+        ] {
+            let t = Txn {
+                header: TxnHeader::default(),
+                body: TxnBody::Multi(vec![inner.clone()]),
+            };
+            assert!(Txn::decode(&t.to_bytes()).is_err(), "{inner:?}");
+        }
+        // Nested multis built inside out as bytes: refused at the second level, whatever
+        // the depth.
+        let mut body = 0i32.to_be_bytes().to_vec();
+        for _ in 0..1000 {
+            let mut w = Writer::new();
+            w.i32(1).i32(op::MULTI).bytes(&body);
+            body = w.into_inner();
+        }
+        let mut w = Writer::new();
+        w.i64(1).i32(1).i64(1).i64(1).i32(op::MULTI).raw(&body);
+        assert!(Txn::decode(&w.into_inner()).is_err());
     }
 
     #[test]

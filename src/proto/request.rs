@@ -131,11 +131,18 @@ fn decode_multi(r: &mut Reader<'_>) -> Result<Vec<MultiOp>, DecodeError> {
                 if h.op != op::CREATE_TTL && !valid_create_flags(c.flags) {
                     return Err(DecodeError::Invalid(format!("create flags {}", c.flags)));
                 }
-                // A create sub-op whose flags say container or TTL is re-typed, as Java does.
-                if c.flags == 4 {
-                    c.op = op::CREATE_CONTAINER;
-                } else if (c.flags == 5 || c.flags == 6) && c.op != op::CREATE_TTL {
-                    c.op = op::CREATE_TTL;
+                // Valid flags decide a create sub-op's type, as in Java's Op.create: container
+                // or TTL flags re-type it, and a createTTL with other valid flags becomes a
+                // plain create that drops its ttl. (A createTTL with invalid flags stays one,
+                // for prep to refuse.)
+                c.op = match c.flags {
+                    4 => op::CREATE_CONTAINER,
+                    5 | 6 => op::CREATE_TTL,
+                    f if c.op == op::CREATE_TTL && valid_create_flags(f) => op::CREATE,
+                    _ => c.op,
+                };
+                if c.op != op::CREATE_TTL {
+                    c.ttl = -1;
                 }
                 MultiOp::Create(c)
             }
@@ -269,6 +276,36 @@ mod tests {
         ));
         let body = multi_body(&[(op::GET_DATA, GetDataRequest::default().to_bytes())]);
         assert!(decode_request(op::MULTI, &body).is_err());
+    }
+
+    /// Found by the `request` fuzz target (a decoded request must re-encode to itself): a
+    /// createTTL sub-op with container or persistent flags kept its ttl, so prep refused
+    /// it (a non-TTL create must have none) where Java creates the node.
+    #[test]
+    fn multi_create_ttl_with_other_flags_becomes_their_type() {
+        let ttl = |flags| CreateTtlRequest {
+            path: "/t".into(),
+            data: None,
+            acl: vec![],
+            flags,
+            ttl: 5000,
+        };
+        for (flags, want_op, want_ttl) in [
+            (0, op::CREATE, -1),
+            (3, op::CREATE, -1),
+            (4, op::CREATE_CONTAINER, -1),
+            (5, op::CREATE_TTL, 5000),
+            (-203, op::CREATE_TTL, 5000),
+        ] {
+            let body = multi_body(&[(op::CREATE_TTL, ttl(flags).to_bytes())]);
+            let Ok(Request::Multi(ops)) = decode_request(op::MULTI, &body) else {
+                panic!("flags {flags}: not a multi");
+            };
+            let MultiOp::Create(c) = &ops[0] else {
+                panic!("flags {flags}: {ops:?}");
+            };
+            assert_eq!((c.op, c.ttl), (want_op, want_ttl), "flags {flags}");
+        }
     }
 
     #[test]

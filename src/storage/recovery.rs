@@ -82,14 +82,55 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
 /// acknowledged); damage anywhere else is refused, since acknowledged txns could follow it.
 pub fn recover_after(dir: &Path, after: Zxid) -> Result<Recovered> {
     let files = list_log_files(dir)?;
+    let (out, torn) = plan_recovery(&files, after, |path| {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    })?;
+    if let Some(t) = torn {
+        tracing::warn!(
+            file = %t.path.display(),
+            offset = t.start,
+            dropped_bytes = t.end - t.start,
+            "log tail is torn ({}): zeroing it; the txns it held were never acknowledged",
+            t.why
+        );
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&t.path)
+            .with_context(|| format!("opening {} to clean its tail", t.path.display()))?;
+        f.write_all_at(&vec![0u8; t.end - t.start], t.start as u64)
+            .and_then(|()| f.sync_data())
+            .with_context(|| format!("zeroing the torn tail of {}", t.path.display()))?;
+    }
+    Ok(out)
+}
+
+/// The torn tail of the newest segment that recovery zeroes: bytes `start..end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    pub path: PathBuf,
+    pub start: usize,
+    pub end: usize,
+    pub why: &'static str,
+}
+
+/// Everything `recover_after` decides, without writing anything: the txns to replay, where
+/// the active segment ends, and the torn tail to zero (only ever in the newest segment).
+/// `read` returns a segment's bytes. Kept free of writes so that it can be run on arbitrary
+/// bytes (`fuzzing::log`).
+pub fn plan_recovery(
+    files: &[(Zxid, PathBuf)],
+    after: Zxid,
+    mut read: impl FnMut(&Path) -> Result<Vec<u8>>,
+) -> Result<(Recovered, Option<TornTail>)> {
     let mut out = Recovered::default();
+    let mut torn = None;
     let mut last_zxid: Zxid = 0;
     for (i, (first, path)) in files.iter().enumerate() {
         let newest = i + 1 == files.len();
-        if !may_hold_after(&files, i, after) {
+        if !may_hold_after(files, i, after) {
             continue;
         }
-        let buf = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let buf = read(path)?;
         let mut pos = 0usize;
         let end_why = loop {
             match scan(&buf, pos) {
@@ -136,28 +177,20 @@ pub fn recover_after(dir: &Path, after: Zxid) -> Result<Recovered> {
                     path.display()
                 );
             }
-            let dropped = (garbage_end - pos) as u64;
-            tracing::warn!(
-                file = %path.display(),
-                offset = pos,
-                dropped_bytes = dropped,
-                "log tail is torn ({end_why}): zeroing it; the txns it held were never acknowledged"
-            );
-            let f = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .with_context(|| format!("opening {} to clean its tail", path.display()))?;
-            f.write_all_at(&vec![0u8; garbage_end - pos], pos as u64)
-                .and_then(|()| f.sync_data())
-                .with_context(|| format!("zeroing the torn tail of {}", path.display()))?;
-            out.truncated_bytes = dropped;
+            out.truncated_bytes = (garbage_end - pos) as u64;
+            torn = Some(TornTail {
+                path: path.clone(),
+                start: pos,
+                end: garbage_end,
+                why: end_why,
+            });
         }
         if newest {
             out.active = Some((path.clone(), pos as u64));
         }
     }
     out.last_zxid = last_zxid;
-    Ok(out)
+    Ok((out, torn))
 }
 
 /// What `truncate_after` removed.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::path::{canonical, java_len};
+use super::path::{canonical, java_len, validate_path};
 use super::{Applied, DataTree, Node, StatPersisted, TxnResult, WatchEvent};
 use crate::proto::opcode::{self as op, event};
 use crate::proto::records::{Acl, Stat};
@@ -127,6 +127,11 @@ impl DataTree {
         h: &TxnHeader,
         evs: &mut Vec<WatchEvent>,
     ) -> Result<TxnResult, ErrorCode> {
+        // Prep only logs valid paths, but a log from elsewhere may hold "//te" or "/a/":
+        // their parent and child name do not spell the path again ("//te" would become
+        // child "te" of the root, stored under another key; "//" a child "" walked as "/"),
+        // so the tree would list children it does not have or never finish a walk.
+        validate_path(&c.path)?;
         let (parent_path, name) = split(&c.path).ok_or(ErrorCode::NoNode)?;
         if !self.nodes.contains_key(parent_path) {
             return Err(ErrorCode::NoNode);
@@ -217,9 +222,18 @@ impl DataTree {
         evs: &mut Vec<WatchEvent>,
     ) -> Result<(), ErrorCode> {
         let (parent_path, name) = split(path).ok_or(ErrorCode::NoNode)?;
+        // A malformed path ("//te") would unlink another node ("/te") from its parent.
+        validate_path(path)?;
         if name.is_empty() {
             // Only the root has an empty name, and it is never deleted.
             return Err(ErrorCode::BadArguments);
+        }
+        // Prep never logs the delete of a node with children, but a log from elsewhere (or
+        // a damaged one with a valid checksum) can. Java would drop the node and strand its
+        // children outside the tree; refusing keeps the tree whole, and a replay that meets
+        // the children there still converges, since their own deletes come later in the log.
+        if self.nodes.get(path).is_some_and(|n| !n.children.is_empty()) {
+            return Err(ErrorCode::NotEmpty);
         }
         let parent = self
             .nodes
@@ -231,7 +245,6 @@ impl DataTree {
         parent.stat.pzxid = parent.stat.pzxid.max(zxid);
         let parent_acl = parent.acl.clone();
         let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
-        debug_assert!(node.children.is_empty(), "deleting {path} with children");
         self.approximate_data_size -= java_len(path) + node.data_len() as i64;
         self.unindex_owner(path, node.stat.ephemeral_owner);
         evs.push(ev(event::NODE_DELETED, path, &node.acl));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::path::{java_len, parent_of};
+use super::path::{java_len, parent_of, validate_path};
 use super::{Children, DataTree, Node, StatPersisted};
 use crate::proto::records::Acl;
 use crate::txn::{SessionId, Zxid};
@@ -49,6 +49,10 @@ impl DataTree {
                 let parent = parent_of(&path);
                 let parent = if parent.is_empty() { "/" } else { parent };
                 let name: Arc<str> = path[path.rfind('/').map_or(0, |i| i + 1)..].into();
+                if validate_path(&path).is_err() {
+                    // "//te" would be listed as the root's child "te" under another key.
+                    return Err(format!("node {path:?} has an invalid path"));
+                }
                 match tree.nodes.get_mut(parent).map(Arc::make_mut) {
                     Some(p) => {
                         p.children.insert(name);
@@ -184,5 +188,16 @@ mod tests {
             0
         )
         .is_err());
+        // Paths whose parent and name do not spell them again.
+        for bad in [&["/", "//"][..], &["/", "//te"], &["/", "/a", "/a/"]] {
+            let nodes = bad.iter().map(|p| StoredNode {
+                path: p.to_string(),
+                data: None,
+                acl: acl.clone(),
+                stat: StatPersisted::default(),
+            });
+            let err = DataTree::restore(nodes, [], 0).unwrap_err();
+            assert!(err.contains("invalid path"), "{bad:?}: {err}");
+        }
     }
 }

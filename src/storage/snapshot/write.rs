@@ -149,6 +149,24 @@ impl AclTable {
         self.by_ptr.insert(ptr, idx);
     }
 
+    /// Orders the table by encoding. The lists were found in hash-map order, which differs
+    /// from run to run; sorted, one tree always makes the same file.
+    fn sort(&mut self) {
+        let mut by_value: Vec<(Vec<u8>, u32)> = self.by_value.drain().collect();
+        by_value.sort_unstable();
+        let mut new_index = vec![0u32; self.lists.len()];
+        let mut lists = Vec::with_capacity(self.lists.len());
+        for (pos, (bytes, old)) in by_value.into_iter().enumerate() {
+            new_index[old as usize] = pos as u32;
+            lists.push(self.lists[old as usize].clone());
+            self.by_value.insert(bytes, pos as u32);
+        }
+        self.lists = lists;
+        for idx in self.by_ptr.values_mut() {
+            *idx = new_index[*idx as usize];
+        }
+    }
+
     fn index(&self, acl: &Arc<Vec<Acl>>) -> u32 {
         self.by_ptr[&(Arc::as_ptr(acl) as usize)]
     }
@@ -247,6 +265,7 @@ fn encode<S: Sink>(sink: S, tree: &DataTree) -> Result<((u64, u64, u64), S), Sna
     for n in tree.nodes.values() {
         acls.add(&n.acl);
     }
+    acls.sort();
     let mut sessions: Vec<(i64, i32)> = tree.sessions().collect();
     sessions.sort_unstable();
     let node_count = tree.node_count() as u64;

@@ -345,3 +345,45 @@ fn error_txn_only_moves_zxid() {
     t.apply(&txn(3, TxnBody::Error { err: -102 }));
     assert_eq!(t.last_zxid(), 9);
 }
+
+/// Found by the `log` fuzz target: a logged delete of a node that has children (which prep
+/// never writes) used to drop the node and leave its children unreachable.
+#[test]
+fn delete_of_a_node_with_children_is_refused() {
+    let mut t = DataTree::new();
+    t.apply(&txn(1, create("/a", 0, -1)));
+    t.apply(&txn(2, create("/a/b", 0, -1)));
+    let before = t.get("/").unwrap().stat;
+    let r = t.apply(&txn(3, delete("/a")));
+    assert_eq!(r.result, TxnResult::Error(ErrorCode::NotEmpty));
+    assert!(r.events.is_empty());
+    assert!(t.get("/a").unwrap().children.contains("b"));
+    assert_eq!(t.get("/").unwrap().stat, before);
+    crate::fuzzing::check_tree(&t);
+    // Its children's deletes come first in any real history; then it goes.
+    t.apply(&txn(4, delete("/a/b")));
+    assert_eq!(t.apply(&txn(5, delete("/a"))).result, TxnResult::Delete);
+}
+
+/// Found by the `log` fuzz target: a logged create of "//te" made the root list a child
+/// "te" stored under the key "//te" ("/te" listed but missing), and "//" or "/a/" a child
+/// named "" that a walk reads as its parent again. Prep refuses such paths; apply now does
+/// too, and a malformed delete no longer unlinks another node.
+#[test]
+fn malformed_paths_are_refused() {
+    let mut t = DataTree::new();
+    t.apply(&txn(1, create("/a", 0, -1)));
+    t.apply(&txn(2, create("/te", 0, -1)));
+    for (i, p) in ["//", "/a/", "//te", "//x", "/a//b"]
+        .into_iter()
+        .enumerate()
+    {
+        let r = t.apply(&txn(3 + i as i64, create(p, 0, -1)));
+        assert_eq!(r.result, TxnResult::Error(ErrorCode::BadArguments), "{p}");
+    }
+    let r = t.apply(&txn(10, delete("//te")));
+    assert_eq!(r.result, TxnResult::Error(ErrorCode::BadArguments));
+    assert!(t.get("/").unwrap().children.contains("te"));
+    crate::fuzzing::check_tree(&t);
+    assert_eq!(t.walk().len(), t.node_count());
+}
