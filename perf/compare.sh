@@ -6,8 +6,8 @@
 #
 #   perf/compare.sh [--quick] [--rounds N] [--rate R] [--only LIST]
 #
-#   --quick     short runs (3 s measured, 1 round, 100k znodes for memory, 3 failover trials)
-#   --rounds N  repeat the load scenarios N times (default 2); the server order alternates
+#   --quick     short runs (1 s warm-up, 3 s measured, 1 round, 100k znodes for memory, 3 failover trials)
+#   --rounds N  repeat the load scenarios N times (default 3); the server order alternates
 #   --rate R    open-loop rate for "p99 at the same offered load" (default: 60% of the lower
 #               of the two servers' best saturated throughput in round 1's sweep)
 #   --only LIST comma list of parts: disk, serial, sweep, open, mixed, get, lock, fanout,
@@ -23,7 +23,7 @@ OUT="${OUT:-/tmp/perf-compare}"
 . "$(dirname "$0")/lib.sh"
 cd "$PF_REPO"
 
-ROUNDS=2
+ROUNDS=3
 RATE=""
 ONLY=""
 QUICK=0
@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-PF_WARMUP=3; PF_DURATION=10
+PF_WARMUP=5; PF_DURATION=10   # 5 s warm-up: a fresh JVM per scenario gets its JIT done
 MEM_NODES=1000000        # memory per znode
 SNAP_NODES=200000        # tree size for writes during a snapshot
 SNAP_COUNT=10000         # snapCount that makes snapshots happen during the run
