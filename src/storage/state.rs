@@ -57,18 +57,13 @@ pub fn check_continuity(snapshot_zxid: Zxid, txns: &[Txn]) -> Result<(), GapErro
     let Some(first_after) = txns.iter().map(Txn::zxid).find(|z| *z > snapshot_zxid) else {
         return Ok(());
     };
-<<<<<<< HEAD
-    let covered = txns.first().is_some_and(|t| t.zxid() <= snapshot_zxid + 1);
+    let next = snapshot_zxid.saturating_add(1);
+    let covered = txns.first().is_some_and(|t| t.zxid() <= next);
     // An ensemble's history starts at counter 1 of its first epoch, (e, 1) with e >= 1:
     // with no snapshot that is a complete log. (After a snapshot, a later epoch's first
     // txn still needs the log to show the snapshot's epoch ended there: `covered`.)
     let first_epoch_start = snapshot_zxid == 0 && first_after & 0xffff_ffff == 1;
-    if first_after > snapshot_zxid + 1 && !covered && !first_epoch_start {
-=======
-    let next = snapshot_zxid.saturating_add(1);
-    let covered = txns.first().is_some_and(|t| t.zxid() <= next);
-    if first_after > next && !covered {
->>>>>>> fuzz
+    if first_after > next && !covered && !first_epoch_start {
         return Err(GapError {
             snapshot_zxid,
             first_after,
