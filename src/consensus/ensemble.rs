@@ -28,10 +28,10 @@ use crossbeam_channel::Receiver;
 
 use super::msg::{Committed, Reply, ReplyBody, ToCore};
 use super::role::ServerRole;
-use super::{forward, reconfig, wall_ms, ConsensusCore, Pending};
+use super::{forward, granted, reconfig, refused, wall_ms, ConsensusCore, Pending};
 use crate::prep::{self, PrepCtx};
 use crate::proto::opcode as op;
-use crate::proto::records::{ConnectRequest, ConnectResponse};
+use crate::proto::records::ConnectRequest;
 use crate::proto::request::{decode_request, Request};
 use crate::proto::ErrorCode;
 use crate::quorum::election::{Election, ElectionConfig, Notification, Output};
@@ -1089,13 +1089,7 @@ impl ConsensusCore {
         let timeout = self.negotiate_timeout(req.timeout_ms);
         if req.session_id == 0 {
             let id = self.sessions.next_session_id();
-            let resp = ConnectResponse {
-                protocol_version: 0,
-                timeout_ms: timeout,
-                session_id: id,
-                passwd: session_password(id).to_vec(),
-                read_only: req.read_only.map(|_| false),
-            };
+            let resp = granted(id, timeout, &req);
             let reply = Reply {
                 to: conn,
                 xid: 0,
@@ -1146,22 +1140,9 @@ impl ConsensusCore {
             }
             self.sessions.set_owner(id, conn);
             self.sessions.set_timeout(id, timeout, now);
-            ConnectResponse {
-                protocol_version: 0,
-                timeout_ms: timeout,
-                session_id: id,
-                passwd: session_password(id).to_vec(),
-                read_only: req.read_only.map(|_| false),
-            }
+            granted(id, timeout, &req)
         } else {
-            tracing::info!("Invalid session 0x{id:x} for client, probably expired");
-            ConnectResponse {
-                protocol_version: 0,
-                timeout_ms: 0,
-                session_id: 0,
-                passwd: vec![0; 16],
-                read_only: req.read_only.map(|_| false),
-            }
+            refused(id, &req)
         };
         self.marker(Reply {
             to: conn,

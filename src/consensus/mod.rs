@@ -349,13 +349,7 @@ impl ConsensusCore {
             self.sessions.add(id, timeout, now);
             self.sessions.set_owner(id, conn);
             self.owned_here(id);
-            let resp = ConnectResponse {
-                protocol_version: 0,
-                timeout_ms: timeout,
-                session_id: id,
-                passwd: session_password(id).to_vec(),
-                read_only: req.read_only.map(|_| false),
-            };
+            let resp = granted(id, timeout, &req);
             let body = TxnBody::CreateSession {
                 timeout_ms: timeout,
             };
@@ -375,22 +369,9 @@ impl ConsensusCore {
             self.sessions.set_owner(id, conn);
             self.owned_here(id);
             self.sessions.set_timeout(id, timeout, now);
-            ConnectResponse {
-                protocol_version: 0,
-                timeout_ms: timeout,
-                session_id: id,
-                passwd: session_password(id).to_vec(),
-                read_only: req.read_only.map(|_| false),
-            }
+            granted(id, timeout, &req)
         } else {
-            tracing::info!("Invalid session 0x{id:x} for client, probably expired");
-            ConnectResponse {
-                protocol_version: 0,
-                timeout_ms: 0,
-                session_id: 0,
-                passwd: vec![0; 16],
-                read_only: req.read_only.map(|_| false),
-            }
+            refused(id, &req)
         };
         self.marker(reply(self.last_zxid, ReplyBody::Connected(resp)));
     }
@@ -662,6 +643,29 @@ impl ConsensusCore {
     fn publish_log_queue(&self) {
         let queued = (self.last_zxid - self.durable_zxid).max(0) as usize;
         self.shared.log_queue.store(queued, Ordering::Relaxed);
+    }
+}
+
+/// The handshake answer for a session that is (re)established.
+fn granted(id: SessionId, timeout: i32, req: &ConnectRequest) -> ConnectResponse {
+    ConnectResponse {
+        protocol_version: 0,
+        timeout_ms: timeout,
+        session_id: id,
+        passwd: session_password(id).to_vec(),
+        read_only: req.read_only.map(|_| false),
+    }
+}
+
+/// The handshake answer for a session that is gone (timeout 0: the client sees it expired).
+fn refused(id: SessionId, req: &ConnectRequest) -> ConnectResponse {
+    tracing::info!("Invalid session 0x{id:x} for client, probably expired");
+    ConnectResponse {
+        protocol_version: 0,
+        timeout_ms: 0,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: req.read_only.map(|_| false),
     }
 }
 
