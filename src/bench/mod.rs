@@ -138,6 +138,32 @@ fn error_kind(e: &ClientError) -> String {
     }
 }
 
+/// The progress line on stderr, once a second after the warm-up.
+async fn progress(
+    hist: Rc<RefCell<Histogram<u64>>>,
+    totals: Rc<RefCell<Totals>>,
+    warm_end: Instant,
+    end: Instant,
+) {
+    let mut last_ops = 0;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    while Instant::now() < end {
+        tick.tick().await;
+        if Instant::now() < warm_end {
+            continue;
+        }
+        let t = totals.borrow();
+        eprintln!(
+            "{:>8} ops/s  p99 {:>8.0} us  errors {}",
+            t.ops - last_ops,
+            hist.borrow().value_at_quantile(0.99) as f64 / 1000.0,
+            t.errors
+        );
+        last_ops = t.ops;
+    }
+}
+
 /// The `i`th session's server (round-robin over `--server`'s list).
 fn host(args: &BenchArgs, i: usize) -> &str {
     let hosts: Vec<&str> = args
@@ -464,29 +490,7 @@ pub async fn run(args: &BenchArgs) -> Result<Report> {
             });
         }
     }
-    {
-        let (hist, totals) = (hist.clone(), totals.clone());
-        local.spawn_local(async move {
-            let mut last_ops = 0;
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.tick().await;
-            while Instant::now() < end {
-                tick.tick().await;
-                if Instant::now() < warm_end {
-                    continue;
-                }
-                let t = totals.borrow();
-                let h = hist.borrow();
-                eprintln!(
-                    "{:>8} ops/s  p99 {:>8.0} us  errors {}",
-                    t.ops - last_ops,
-                    h.value_at_quantile(0.99) as f64 / 1000.0,
-                    t.errors
-                );
-                last_ops = t.ops;
-            }
-        });
-    }
+    local.spawn_local(progress(hist.clone(), totals.clone(), warm_end, end));
     local.await;
     let t = totals.borrow();
     let hist = hist.borrow().clone();

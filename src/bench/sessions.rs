@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 
-use super::{host, record, BenchArgs, Report, Totals};
+use super::{host, progress, record, BenchArgs, Report, Totals};
 use crate::client::{ClientError, ZooKeeper};
 use crate::recipes::Lock;
 use crate::rng::Rng;
@@ -48,28 +48,7 @@ where
             }
         });
     }
-    {
-        let (hist, totals) = (hist.clone(), totals.clone());
-        local.spawn_local(async move {
-            let mut last_ops = 0;
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.tick().await;
-            while Instant::now() < end {
-                tick.tick().await;
-                if Instant::now() < warm_end {
-                    continue;
-                }
-                let t = totals.borrow();
-                eprintln!(
-                    "{:>8} ops/s  p99 {:>8.0} us  errors {}",
-                    t.ops - last_ops,
-                    hist.borrow().value_at_quantile(0.99) as f64 / 1000.0,
-                    t.errors
-                );
-                last_ops = t.ops;
-            }
-        });
-    }
+    local.spawn_local(progress(hist.clone(), totals.clone(), warm_end, end));
     local.await;
     let t = totals.borrow();
     let report = Report {
