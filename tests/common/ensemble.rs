@@ -39,7 +39,7 @@ impl TestEnsemble {
         let kind = Kind::from_env();
         let n = participants + observers;
         let ports: Vec<(u16, u16, u16)> = (0..n)
-            .map(|_| (free_port(), free_port(), free_port()))
+            .map(|_| (distinct_port(), distinct_port(), distinct_port()))
             .collect();
         let net = proxied
             .then(|| ProxyNet::start(&ports.iter().map(|&(_, q, e)| (q, e)).collect::<Vec<_>>()));
@@ -299,6 +299,22 @@ impl TestEnsemble {
             Ok(s) => s.is_some(),
             Err(ClientError::ConnectionLoss) => panic!("connection lost reading server {id}"),
             Err(e) => panic!("exists {path} on server {id}: {e}"),
+        }
+    }
+}
+
+/// A free port not handed out before in this process: `free_port` alone can return the same
+/// port twice once the first one is released, and a member whose client port equals a
+/// quorum or election port refuses to start.
+fn distinct_port() -> u16 {
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let p = free_port();
+        if !given.contains(&p) {
+            given.push(p);
+            return p;
         }
     }
 }
