@@ -4,17 +4,22 @@
 # zoo.cfg and the same load generator (`ringkeeper bench`). Writes raw results to $OUT, then
 # perf/report.py prints the tables with ratios and the targets, and draws perf/plots/*.png.
 #
-#   perf/compare.sh [--quick] [--rounds N] [--rate R] [--only LIST]
+#   perf/compare.sh [--quick] [--rounds N] [--rate R] [--warmup S] [--only LIST]
+#
+# A full run takes about an hour (3 rounds of 30 s warm-up + 10 s per server and scenario).
 #
 #   --quick     short runs (1 s warm-up, 3 s measured, 1 round, 100k znodes for memory, 3 failover trials)
 #   --rounds N  repeat the load scenarios N times (default 3); the server order alternates
 #   --rate R    open-loop rate for "p99 at the same offered load" (default: 50% of the lower
 #               of the two servers' best saturated throughput in round 1's sweep; at 60% a
 #               quieter-than-usual sweep once set a rate ZooKeeper could not keep up with)
+#   --warmup S  warm-up seconds before each measurement (default 30, --quick 1: ZooKeeper's JIT
+#               is not done after 5 s in a fresh JVM, see RESULTS.md)
 #   --only LIST comma list of parts: disk, serial, sweep, open, mixed, get, lock, fanout,
 #               failover, snapshot, memory (default all)
 #
 # Environment: OUT (default /tmp/perf-compare), SKIP_BUILD=1 (use target/release as it is),
+# SWEEP (the sweep's sessions x in-flight points, default "1x1 8x4 32x4 128x4"),
 # PLOTS (default perf/plots), PERF_VENV (matplotlib venv, default /tmp/perf-venv; created with
 # pip if missing; without it the tables are still printed).
 set -euo pipefail
@@ -26,6 +31,7 @@ cd "$PF_REPO"
 
 ROUNDS=3
 RATE=""
+WARMUP=""
 ONLY=""
 QUICK=0
 while [ $# -gt 0 ]; do
@@ -33,12 +39,16 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --rounds) ROUNDS="$2"; shift ;;
     --rate) RATE="$2"; shift ;;
+    --warmup) WARMUP="$2"; shift ;;
     --only) ONLY="$2"; shift ;;
     *) sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
   shift
 done
-PF_WARMUP=5; PF_DURATION=10   # 5 s warm-up: a fresh JVM per scenario gets its JIT done
+# 30 s warm-up: every scenario starts fresh JVMs, and ZooKeeper's JIT is not done after 5 s
+# (at 5 s its saturated write throughput measured up to 2x lower and its open-loop p99 several
+# times higher than after 30 s; RESULTS.md)
+PF_WARMUP=30; PF_DURATION=10
 MEM_NODES=1000000        # memory per znode
 SNAP_NODES=200000        # tree size for writes during a snapshot
 SNAP_COUNT=10000         # snapCount that makes snapshots happen during the run
@@ -52,6 +62,7 @@ fi
 # ZooKeeper's heap for the memory run: 1M znodes of ~50-byte paths and 50-byte data need a few
 # hundred MB live; 3g leaves G1 room so it does not spend the load in back-to-back collections.
 MEM_ZK_HEAP=3g
+[ -n "$WARMUP" ] && PF_WARMUP="$WARMUP"
 
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
@@ -173,7 +184,7 @@ pair() {
   for kind in "${kinds[@]}"; do
     pf_log "round $round: $name on $kind ($members member(s))"
     if pf_start "$kind" "$members" && row="$(pf_bench "$kind-$name-$round" "$@")"; then
-      echo "$row" | jadd round="$round" scenario="$name" kind="$kind" members="$members" >>"$RESULTS"
+      echo "$row" | jadd round="$round" scenario="$name" kind="$kind" members="$members" warmup="$PF_WARMUP" >>"$RESULTS"
     else
       pf_log "$name on $kind failed"
     fi
@@ -206,7 +217,7 @@ snapshot_pair() {
       n0=$(snapshots_in)
       if row="$(pf_bench "$kind-$name-$round" --workload set --clients 8 --rate "$SNAP_RATE")"; then
         n1=$(snapshots_in)
-        echo "$row" | jadd round="$round" scenario="$name" kind="$kind" members=1 \
+        echo "$row" | jadd round="$round" scenario="$name" kind="$kind" members=1 warmup="$PF_WARMUP" \
           snap_count="$sc" znodes="$SNAP_NODES" snapshots_during_run=$((n1 - n0)) >>"$RESULTS"
       fi
       pf_stop_all
@@ -272,7 +283,7 @@ for round in $(seq 1 "$ROUNDS"); do
     pair "$round" serial-get 1 --workload get --clients 1 --inflight 1
   fi
   if want sweep; then
-    for ci in 1x1 8x4 32x4 128x4; do
+    for ci in ${SWEEP:-1x1 8x4 32x4 128x4}; do
       pair "$round" "set-$ci" 3 --workload set --clients "${ci%x*}" --inflight "${ci#*x}"
     done
   fi
