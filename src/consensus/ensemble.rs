@@ -262,8 +262,9 @@ impl ConsensusCore {
     }
 
     pub(super) fn is_leading(&self) -> bool {
-        matches!(self.ens.as_ref().map(|e| &e.role), Some(Role::Leading(_)))
-            && self.ens.as_ref().is_some_and(|e| e.serving)
+        self.ens
+            .as_ref()
+            .is_some_and(|e| e.serving && matches!(e.role, Role::Leading(_)))
     }
 
     pub(super) fn next_zxid(&self) -> Option<Zxid> {
@@ -552,8 +553,7 @@ impl ConsensusCore {
 
     pub(super) fn ensemble_tick(&mut self, now: u64) {
         let e = self.ens();
-        if let Some(at) = e.redial_at.filter(|&at| now >= at) {
-            let _ = at;
+        if e.redial_at.is_some_and(|at| now >= at) {
             e.redial_at = None;
             if let Role::Following(l) = &e.role {
                 let leader = l.leader();

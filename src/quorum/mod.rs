@@ -15,7 +15,8 @@
 //!
 //! The consensus core drives them as an ensemble member (`consensus::ensemble`): elect, run
 //! the elected role until its machine gives up, close every client connection, elect again.
-//! `tests/ensemble*.rs` hold the multi-process acceptance tests, each also checked against an
+//! `tests/ensemble/` and `tests/ensemble_session_moved.rs` hold the multi-process acceptance
+//! tests, each also checked against an
 //! Apache ZooKeeper 3.8 ensemble.
 
 pub mod election;
