@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 
-use super::msg::{Committed, Reply, ReplyBody, ToCore};
+use super::msg::{Committed, Reply, ReplyBody};
 use super::role::ServerRole;
 use super::{forward, granted, reconfig, refused, wall_ms, ConsensusCore, Pending};
 use crate::prep::{self, PrepCtx};
@@ -222,7 +222,8 @@ impl Ensemble {
 
     /// Keeps at most COMMIT_LOG_COUNT committed entries.
     fn trim_history(&mut self, committed: Zxid) {
-        let committed_count = self.history.iter().take_while(|e| e.0 <= committed).count();
+        // Called on every commit: the history is in zxid order, so no scan.
+        let committed_count = self.history.partition_point(|e| e.0 <= committed);
         for _ in COMMIT_LOG_COUNT..committed_count {
             if let Some((z, _)) = self.history.pop_front() {
                 self.history_base = z;
@@ -319,9 +320,7 @@ impl ConsensusCore {
         e.snapshots.clear();
         let last_logged = e.last_logged;
         self.shared.role.set(ServerRole::Looking);
-        for c in &self.cores {
-            c.post(ToCore::EvictAll);
-        }
+        self.post_evict_all();
         self.pending.clear();
         self.shared.outstanding.store(0, Ordering::Relaxed);
         // Vote with what is durable: wait for the log to sync what it was given.
@@ -331,8 +330,10 @@ impl ConsensusCore {
                 Err(_) => break,
             }
         }
+        self.refresh_committed_tree();
         self.tree = (*self.committed_tree).clone();
         self.last_zxid = self.committed_zxid;
+        self.flush();
     }
 
     pub(super) fn on_notification(&mut self, from: Sid, n: Notification) {
@@ -480,7 +481,7 @@ impl ConsensusCore {
                     // The client moved to another server: its connection here goes.
                     if let Some(old) = self.sessions.owner(id) {
                         self.sessions.clear_owner(id, old);
-                        self.cores[old.core].post(ToCore::Evict(old.conn));
+                        self.post_evict(old);
                     }
                 }
                 self.ens().zab_net.send(
@@ -700,7 +701,7 @@ impl ConsensusCore {
         e.last_logged = s.zxid;
         self.publish(Committed {
             zxid: s.zxid,
-            tree: Arc::new(self.tree.clone()),
+            tree: Some(Arc::new(self.tree.clone())),
             events: Vec::new(),
             reply: None,
             close: None,
@@ -711,6 +712,7 @@ impl ConsensusCore {
     /// SNAP sync: serialises the committed tree on a helper thread (a large tree takes a
     /// while; the leader keeps committing meanwhile) and holds back what follows it for `to`.
     fn send_snapshot(&mut self, to: Sid, zxid: Zxid) {
+        self.refresh_committed_tree();
         debug_assert_eq!(self.committed_tree.last_zxid(), zxid);
         let tree = self.committed_tree.clone();
         let e = self.ens();
@@ -803,6 +805,16 @@ impl ConsensusCore {
         };
         let now = self.now_ms();
         let session = txn.header.session_id;
+        let to = {
+            let e = self.ens.as_ref().expect("an ensemble member");
+            match &txn.body {
+                TxnBody::CreateSession { .. } => e.connects.get(&session).map(|r| r.to),
+                _ => e.forwarded.get(&(session, txn.header.cxid)).map(|r| r.to),
+            }
+        };
+        if let Some(to) = to {
+            self.make_room_for_reply(to);
+        }
         let applied = self.tree.apply(&txn);
         self.last_zxid = self.last_zxid.max(zxid);
         let e = self.ens.as_mut().expect("an ensemble member");
@@ -836,9 +848,12 @@ impl ConsensusCore {
             let owner = self.sessions.remove(session);
             close = reply.as_ref().map(|r| r.to).or(owner);
         }
+        // A learner's tree holds nothing speculative: the flush versions its txns together.
+        // A leader applies foreign txns only while it holds none of its own in flight.
+        let speculative = self.pending.iter().any(|p| matches!(p, Pending::Txn(..)));
         self.publish(Committed {
             zxid,
-            tree: Arc::new(self.tree.clone()),
+            tree: speculative.then(|| Arc::new(self.tree.clone())),
             events: applied.events,
             reply,
             close,
@@ -898,7 +913,7 @@ impl ConsensusCore {
             op::CLOSE_SESSION => {
                 if let Some(owner) = self.sessions.owner(session) {
                     self.sessions.clear_owner(session, owner);
-                    self.cores[owner.core].post(ToCore::Evict(owner.conn));
+                    self.post_evict(owner);
                 }
                 self.sessions.set_closing(session);
                 let body = prep::prep_close_session(&self.tree, session);
@@ -1032,16 +1047,9 @@ impl ConsensusCore {
         }
     }
 
-    /// A committed txn that changed `/zookeeper/config`: the observers follow it.
-    pub(super) fn on_config_commit(&mut self, c: &Committed) {
-        let Some(node) = c.tree.get(CONFIG_NODE) else {
-            return;
-        };
-        if node.stat.mzxid != c.zxid {
-            return;
-        }
-        let text = String::from_utf8_lossy(node.data.as_deref().unwrap_or(&[])).to_string();
-        let (members, version) = reconfig::parse(&text);
+    /// The committed `/zookeeper/config` text (reconfig): the observers follow it.
+    pub(super) fn follow_config(&mut self, text: &str) {
+        let (members, version) = reconfig::parse(text);
         let e = self.ens();
         let observers: BTreeSet<Sid> = members
             .iter()
@@ -1105,7 +1113,7 @@ impl ConsensusCore {
         let id = req.session_id;
         if let Some(old) = self.sessions.owner(id).filter(|o| *o != conn) {
             self.sessions.clear_owner(id, old);
-            self.cores[old.core].post(ToCore::Evict(old.conn));
+            self.post_evict(old);
         }
         let e = self.ens();
         let leader = match &e.role {
@@ -1182,4 +1190,11 @@ impl ConsensusCore {
             }
         }
     }
+}
+
+/// The new `/zookeeper/config` text if the txn `zxid` (just applied to `tree`) changed it.
+pub(super) fn config_change(tree: &crate::tree::DataTree, zxid: Zxid) -> Option<String> {
+    let node = tree.get(CONFIG_NODE)?;
+    (node.stat.mzxid == zxid)
+        .then(|| String::from_utf8_lossy(node.data.as_deref().unwrap_or(&[])).to_string())
 }

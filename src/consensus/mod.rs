@@ -11,11 +11,12 @@ mod ensemble;
 pub use ensemble::RecoveredTail;
 mod forward;
 pub mod msg;
+mod outbox;
 mod reconfig;
 pub mod role;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -60,6 +61,8 @@ pub struct SharedState {
     /// Txns handed to the log and not yet durable (the log queue depth).
     pub log_queue: AtomicUsize,
     pub role: role::RoleCell,
+    /// The newest outbox batch every net core has been sent (`outbox`).
+    pub flushed: AtomicU64,
 }
 
 enum Pending {
@@ -92,6 +95,8 @@ pub struct ConsensusCore {
     /// Hands committed tree versions to the snapshot thread every so many commits.
     snapshots: Option<SnapshotTrigger>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// What the net cores have not been sent yet.
+    outbox: outbox::Outbox,
 }
 
 fn wall_ms() -> i64 {
@@ -162,6 +167,7 @@ impl ConsensusCore {
             shared,
             snapshots: None,
             metrics: None,
+            outbox: outbox::Outbox::default(),
         }
     }
 
@@ -220,6 +226,7 @@ impl ConsensusCore {
                 default(tick) => {}
             }
             if shutting_down {
+                self.flush();
                 // Finish what is in flight, then stop: the log thread syncs the batch it
                 // holds and ends.
                 if self.ens.is_none() {
@@ -232,10 +239,19 @@ impl ConsensusCore {
                 } else {
                     self.leave_ensemble();
                 }
+                self.flush();
                 self.log.stop();
                 return;
             }
             self.on_timers();
+            let idle = rx.is_empty()
+                && durable_rx.is_empty()
+                && zab_rx.is_empty()
+                && election_rx.is_empty()
+                && snap_rx.is_empty();
+            if idle || self.outbox.len() >= outbox::FLUSH_MAX {
+                self.flush();
+            }
         }
     }
 
@@ -362,7 +378,7 @@ impl ConsensusCore {
         // this attempt then fails the password check.
         if let Some(old) = self.sessions.owner(id).filter(|o| *o != conn) {
             self.sessions.clear_owner(id, old);
-            self.cores[old.core].post(ToCore::Evict(old.conn));
+            self.post_evict(old);
         }
         let valid = self.sessions.is_alive(id) && req.passwd == session_password(id);
         let resp = if valid {
@@ -387,7 +403,7 @@ impl ConsensusCore {
     ) {
         if self.ens.as_ref().is_some_and(|e| !e.is_serving()) {
             // Sent before the role change reached its connection, which is being closed.
-            self.cores[conn.core].post(ToCore::Evict(conn.conn));
+            self.post_evict(conn);
             return;
         }
         let opcode = request_op(&req);
@@ -453,7 +469,7 @@ impl ConsensusCore {
                 // that is gone.
                 if let Some(owner) = self.sessions.owner(session).filter(|o| *o != conn) {
                     self.sessions.clear_owner(session, owner);
-                    self.cores[owner.core].post(ToCore::Evict(owner.conn));
+                    self.post_evict(owner);
                 }
                 self.sessions.set_closing(session);
                 let body = prep::prep_close_session(&self.tree, session);
@@ -496,7 +512,7 @@ impl ConsensusCore {
                 "no zxid to assign (epoch not established or exhausted); dropping a write"
             );
             if let Some(r) = reply {
-                self.cores[r.to.core].post(ToCore::Evict(r.to.conn));
+                self.post_evict(r.to);
             }
             return;
         };
@@ -510,6 +526,9 @@ impl ConsensusCore {
             },
             body,
         };
+        // `tree` is about to hold a speculative txn: `committed_tree` must not be derived
+        // from it afterwards.
+        self.refresh_committed_tree();
         let applied = self.tree.apply(&txn);
         if let TxnResult::SessionClosed = applied.result {
             let _ = self.sessions.remove(session);
@@ -534,7 +553,7 @@ impl ConsensusCore {
         self.pending.push_back(Pending::Txn(
             Committed {
                 zxid,
-                tree: Arc::new(self.tree.clone()),
+                tree: Some(Arc::new(self.tree.clone())),
                 events: applied.events,
                 reply,
                 close,
@@ -549,8 +568,7 @@ impl ConsensusCore {
 
     fn marker(&mut self, reply: Reply) {
         if self.pending.is_empty() {
-            let core = reply.to.core;
-            self.cores[core].post(ToCore::Reply(reply));
+            self.post_reply(reply);
         } else {
             self.pending.push_back(Pending::Marker {
                 after: self.last_zxid,
@@ -563,8 +581,7 @@ impl ConsensusCore {
     /// commit point when it answered).
     fn marker_after(&mut self, reply: Reply, after: Zxid) {
         if self.pending.is_empty() && after <= self.committed_zxid {
-            let core = reply.to.core;
-            self.cores[core].post(ToCore::Reply(reply));
+            self.post_reply(reply);
         } else {
             self.pending.push_back(Pending::Marker { after, reply });
         }
@@ -601,8 +618,7 @@ impl ConsensusCore {
                 }
                 Some(Pending::Marker { mut reply, .. }) => {
                     reply.zxid = self.committed_zxid;
-                    let core = reply.to.core;
-                    self.cores[core].post(ToCore::Reply(reply));
+                    self.post_reply(reply);
                 }
                 None => break,
             }
@@ -612,32 +628,19 @@ impl ConsensusCore {
             .store(self.pending.len(), Ordering::Relaxed);
     }
 
-    /// Makes one committed txn visible: every core gets it, the owner of its reply last.
+    /// Makes one committed txn visible: queued for every core (`outbox`).
     fn publish(&mut self, c: Committed) {
         if self.ens.is_some() {
-            self.on_config_commit(&c);
+            let tree = c.tree.as_deref().unwrap_or(&self.tree);
+            if let Some(text) = ensemble::config_change(tree, c.zxid) {
+                self.follow_config(&text);
+            }
         }
         self.committed_zxid = c.zxid;
-        self.committed_tree = c.tree.clone();
         self.shared
             .last_committed_zxid
             .store(c.zxid, Ordering::Relaxed);
-        if let Some(s) = &mut self.snapshots {
-            s.on_commit(&c.tree);
-        }
-        // Every core gets it before any core can send its reply: a client that saw the
-        // reply and reads on another core sees the write. So the core that sends the reply
-        // gets it last (it may act on it at once).
-        let owner = c.reply.as_ref().map(|r| r.to.core);
-        let c = Arc::new(c);
-        for (i, core) in self.cores.iter().enumerate() {
-            if Some(i) != owner {
-                core.post(ToCore::Committed(c.clone()));
-            }
-        }
-        if let Some(i) = owner {
-            self.cores[i].post(ToCore::Committed(c));
-        }
+        self.post_txn(c);
     }
 
     fn publish_log_queue(&self) {

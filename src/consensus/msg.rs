@@ -74,8 +74,9 @@ pub enum ReplyBody {
 #[derive(Debug)]
 pub struct Committed {
     pub zxid: Zxid,
-    /// The tree as of this txn: the core's new view.
-    pub tree: Arc<DataTree>,
+    /// The tree as of this txn, when one was made for it: the leader's speculative versions
+    /// are; a learner's applied txns share one version per flush (`consensus::outbox`).
+    pub tree: Option<Arc<DataTree>>,
     pub events: Vec<WatchEvent>,
     /// Only the core owning `reply.to` sends it, after firing the events.
     pub reply: Option<Reply>,
@@ -83,18 +84,34 @@ pub struct Committed {
     pub close: Option<ConnRef>,
 }
 
-/// Consensus core → net core mailbox.
+/// One item of a [`Published`] batch, in the order the consensus core produced them.
 #[derive(Debug)]
-pub enum ToCore {
-    Committed(Arc<Committed>),
-    /// A reply that changes no state (errors, sync, reconnect), ordered after every
-    /// `Committed` posted before it.
+pub enum Item {
+    Txn(Committed),
+    /// A reply that changes no state (errors, sync, reconnect), ordered after every txn
+    /// before it.
     Reply(Reply),
     /// Close a connection whose session was taken over by another connection.
-    Evict(u64),
+    Evict(ConnRef),
     /// Close every connection: the server left its ensemble role (clients reconnect to a
     /// member that serves).
     EvictAll,
+}
+
+/// What one flush of the consensus core's outbox made visible; every core gets the same.
+#[derive(Debug)]
+pub struct Published {
+    /// A core handles this batch only once `SharedState::flushed` has reached `seq`.
+    pub seq: u64,
+    pub items: Vec<Item>,
+    /// The committed tree after every txn in `items`: the core's new view.
+    pub tree: Arc<DataTree>,
+}
+
+/// Consensus core → net core mailbox.
+#[derive(Debug)]
+pub enum ToCore {
+    Published(Arc<Published>),
     /// Report connections and watches (4lw, admin server, metrics); answered on drain.
     Inspect(tokio::sync::mpsc::UnboundedSender<crate::server::inspect::CoreReport>),
 }

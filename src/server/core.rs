@@ -2,8 +2,9 @@
 //!
 //! All of it lives on one thread (a current-thread tokio runtime) behind `Rc<RefCell<_>>`;
 //! borrows are never held across an await. The view only advances by draining the mailbox,
-//! where the consensus core posts committed txns in order: for each, this core fires its
-//! watches, advances its view, then sends the replies that belong to it.
+//! where the consensus core posts committed txns in batches, in order: for each txn this
+//! core fires its watches and sends the reply that belongs to it; after the batch it
+//! advances its view and serves the reads that waited behind those replies.
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -16,7 +17,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::consensus::msg::{Committed, Reply, ReplyBody, ToConsensus, ToCore};
+use crate::consensus::msg::{Committed, Item, Published, Reply, ReplyBody, ToConsensus, ToCore};
 use crate::consensus::{request_op, SharedState};
 use crate::proto::codec::{Decode, Reader};
 use crate::proto::opcode as op;
@@ -105,6 +106,8 @@ pub struct Core {
     pub(crate) conns: HashMap<ConnNo, Conn>,
     pub watches: WatchTable,
     mailbox: Receiver<ToCore>,
+    /// Batches received but not yet released to every core (`drain_mailbox`).
+    unreleased: VecDeque<Arc<Published>>,
     pub touched: HashSet<SessionId>,
     next_conn: ConnNo,
     per_ip: HashMap<std::net::IpAddr, usize>,
@@ -131,6 +134,7 @@ impl Core {
             conns: HashMap::new(),
             watches: WatchTable::default(),
             mailbox,
+            unreleased: VecDeque::new(),
             touched: HashSet::new(),
             next_conn: 1,
             per_ip: HashMap::new(),
@@ -284,16 +288,48 @@ impl Core {
             .send(ToConsensus::Connect { conn, req });
     }
 
-    /// Applies everything in the mailbox, in order.
+    /// Applies everything in the mailbox, in order. A batch is taken up only once every
+    /// core has been sent it (`consensus::outbox`); until then it waits in `unreleased`.
     pub fn drain_mailbox(&mut self) {
+        let mut inspections = Vec::new();
         while let Ok(m) = self.mailbox.try_recv() {
             match m {
-                ToCore::Committed(c) => self.on_committed(&c),
-                ToCore::Reply(r) => self.deliver(r),
-                ToCore::Inspect(answer) => {
-                    let _ = answer.send(self.report());
+                ToCore::Published(b) => self.unreleased.push_back(b),
+                ToCore::Inspect(answer) => inspections.push(answer),
+            }
+        }
+        let flushed = self.shared.consensus.flushed.load(Ordering::Acquire);
+        while self.unreleased.front().is_some_and(|b| b.seq <= flushed) {
+            if let Some(b) = self.unreleased.pop_front() {
+                self.on_published(&b);
+            }
+        }
+        for answer in inspections {
+            let _ = answer.send(self.report());
+        }
+    }
+
+    /// For each txn: fire this core's watches, then send its reply if it is ours. The view
+    /// advances to the batch's tree only after every event in the batch has fired, and the
+    /// reads that waited behind a write are served after that: a client never reads data
+    /// whose watch event it has not been sent.
+    fn on_published(&mut self, b: &Published) {
+        let mut reads = Vec::new();
+        for item in &b.items {
+            match item {
+                Item::Txn(c) => self.on_committed(c, &mut reads),
+                Item::Reply(r) if r.to.core == self.id => self.deliver(r.clone(), &mut reads),
+                Item::Reply(_) => {}
+                Item::Evict(c) if c.core == self.id => {
+                    tracing::info!(
+                        "Closing connection {} on core {}: client reconnected elsewhere",
+                        c.conn,
+                        self.id
+                    );
+                    self.close_conn(c.conn);
                 }
-                ToCore::EvictAll => {
+                Item::Evict(_) => {}
+                Item::EvictAll => {
                     let all: Vec<_> = self.conns.keys().copied().collect();
                     if !all.is_empty() {
                         tracing::info!(
@@ -306,18 +342,15 @@ impl Core {
                         self.close_conn(no);
                     }
                 }
-                ToCore::Evict(no) => {
-                    tracing::info!(
-                        "Closing connection {no} on core {}: client reconnected elsewhere",
-                        self.id
-                    );
-                    self.close_conn(no);
-                }
             }
+        }
+        self.view = b.tree.clone();
+        for no in reads {
+            self.serve_queued_reads(no);
         }
     }
 
-    fn on_committed(&mut self, c: &Committed) {
+    fn on_committed(&mut self, c: &Committed, reads: &mut Vec<ConnNo>) {
         for ev in &c.events {
             let targets = self.watches.trigger(ev.kind, &ev.path);
             for no in targets {
@@ -337,10 +370,9 @@ impl Core {
                 self.send(no, frame);
             }
         }
-        self.view = c.tree.clone();
         if let Some(r) = &c.reply {
             if r.to.core == self.id {
-                self.deliver(r.clone());
+                self.deliver(r.clone(), reads);
             }
         }
         if let Some(cl) = c.close {
@@ -350,7 +382,9 @@ impl Core {
         }
     }
 
-    fn deliver(&mut self, r: Reply) {
+    /// Sends one reply; the connection's reads queued behind it are served by the caller
+    /// once the view has caught up (`reads`).
+    fn deliver(&mut self, r: Reply, reads: &mut Vec<ConnNo>) {
         let no = r.to.conn;
         let Some(conn) = self.conns.get_mut(&no) else {
             return;
@@ -394,7 +428,7 @@ impl Core {
                 self.record_served(no, opcode, started, zxid);
                 let frame = reply::encode(&r);
                 self.send(no, frame);
-                self.serve_queued_reads(no);
+                reads.push(no);
             }
         }
     }

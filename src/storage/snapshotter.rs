@@ -29,9 +29,9 @@ pub fn roll_point(snap_count: u64, draw: u64) -> u64 {
 }
 
 impl SnapshotTrigger {
-    /// Call once per committed txn, in commit order, with the tree as of that txn.
-    pub fn on_commit(&mut self, tree: &Arc<DataTree>) {
-        self.since_txns += 1;
+    /// Call after every `txns` commits, in commit order, with the tree as of the last one.
+    pub fn on_commits(&mut self, txns: u64, tree: &Arc<DataTree>) {
+        self.since_txns += txns;
         if self.since_txns < self.roll_txns {
             return;
         }
@@ -129,7 +129,7 @@ mod tests {
         let tree = Arc::new(DataTree::new());
         // Nobody is receiving: both due snapshots are skipped at once.
         for _ in 0..4 {
-            t.on_commit(&tree);
+            t.on_commits(1, &tree);
         }
         assert_eq!(t.since_txns, 0);
         drop(rx);
