@@ -7,6 +7,13 @@ use clap::{Parser, Subcommand};
 use ringkeeper::config::{Config, WalIo};
 use ringkeeper::settings::Settings;
 
+/// The write path allocates on one thread and frees on another (requests on a net core,
+/// txns on the consensus core, batches dropped by whichever core lets go last); glibc's
+/// malloc spent ~12% of a saturated ensemble's CPU on that. jemalloc's thread caches take
+/// most of it back for ~7% more memory per znode (mimalloc was as fast, for ~17% more).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ringkeeper",
