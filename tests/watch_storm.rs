@@ -357,6 +357,21 @@ fn field(line: &str, key: &str) -> usize {
         .unwrap_or_else(|_| panic!("{key} in {line}"))
 }
 
+/// User + system CPU time a process has used so far, in ms.
+fn cpu_ms(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th
+    // and 13th of them, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(") ").expect("proc stat format").1;
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    (f[0] + f[1]) * 10
+}
+
 /// `VmRSS` and `VmHWM` (peak) of a process, in MiB.
 fn rss_mib(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
@@ -534,6 +549,8 @@ fn watch_storm_100k_sessions_on_an_ensemble() {
         .sum();
     let persistent: usize = armed_lines.iter().map(|l| field(l, "persistent")).sum();
     let retries: usize = armed_lines.iter().map(|l| field(l, "retries")).sum();
+    let slowest_connect = armed_lines.iter().map(|l| field(l, "connect_ms")).max();
+    let slowest_arm = armed_lines.iter().map(|l| field(l, "arm_ms")).max();
     assert_eq!(armed, sessions);
     let watch_counts: Vec<i64> = ids
         .iter()
@@ -548,6 +565,8 @@ fn watch_storm_100k_sessions_on_an_ensemble() {
         .map(|&id| rss_mib(ens.member(id).pid()))
         .collect();
 
+    let cpu_armed: Vec<u64> = ids.iter().map(|&id| cpu_ms(ens.member(id).pid())).collect();
+
     // Fire.
     let t0 = now_us();
     let fired = Instant::now();
@@ -558,6 +577,11 @@ fn watch_storm_100k_sessions_on_an_ensemble() {
         w.send(&format!("collect {t0}"));
     }
     let results = collect_lines(&rx, workers_n, "result", &mut workers);
+    let cpu_storm: Vec<u64> = ids
+        .iter()
+        .zip(&cpu_armed)
+        .map(|(&id, before)| cpu_ms(ens.member(id).pid()) - before)
+        .collect();
     let rss_fired: Vec<(f64, f64)> = ids
         .iter()
         .map(|&id| rss_mib(ens.member(id).pid()))
@@ -638,19 +662,22 @@ fn watch_storm_100k_sessions_on_an_ensemble() {
     };
     eprintln!(
         "watch storm on {server}, {voters} voters + {observers} observers, {workers_n} worker \
-         processes: {armed} sessions armed in {:.1} s ({retries} connect retries), each with a \
-         getData watch on {PATH}, {persistent} also with a persistent watch; setData \
+         processes: {armed} sessions armed in {:.1} s (slowest worker: connected in {} ms, \
+         {retries} connect retries; watches set in {} ms), each with a getData watch on \
+         {PATH}, {persistent} also with a persistent watch; setData \
          acknowledged after {:.0} ms; {got} notifications (one per session), p50 {} p99 {} \
          last {}",
         arm_time.as_secs_f64(),
+        slowest_connect.unwrap_or(0),
+        slowest_arm.unwrap_or(0),
         acked_after.as_secs_f64() * 1000.0,
         ms(q(&all, 0.5)),
         ms(q(&all, 0.99)),
         ms(*all.last().unwrap()),
     );
     eprintln!(
-        "member  role        conns  watch_count  notified  last        RSS idle  armed   \
-         after   peak (MiB)"
+        "member  role        conns  watch_count  notified  last       storm CPU  RSS idle  \
+         armed   after   peak (MiB)"
     );
     for (i, &id) in ids.iter().enumerate() {
         let mut v = per_member[i].clone();
@@ -663,11 +690,13 @@ fn watch_storm_100k_sessions_on_an_ensemble() {
             "observer"
         };
         eprintln!(
-            "{id:>6}  {role:<10} {:>6}  {:>11}  {:>8}  {:>9}  {:>8.0}  {:>6.0}  {:>6.0}  {:>6.0}",
+            "{id:>6}  {role:<10} {:>6}  {:>11}  {:>8}  {:>9}  {:>9}  {:>8.0}  {:>6.0}  {:>6.0}  \
+             {:>6.0}",
             conns[i],
             watch_counts[i],
             v.len(),
             ms(v.last().copied().unwrap_or(0)),
+            format!("{} ms", cpu_storm[i]),
             rss_idle[i].0,
             rss_armed[i].0,
             rss_fired[i].0,
