@@ -372,17 +372,65 @@ fn cpu_ms(pid: u32) -> u64 {
     (f[0] + f[1]) * 10
 }
 
-/// `VmRSS` and `VmHWM` (peak) of a process, in MiB.
-fn rss_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let kib = |key: &str| -> f64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
+/// `VmRSS` of a process, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// Samples each process's RSS every 50 ms. VmHWM is no peak here: the kernel raises it
+/// lazily (at munmap and exit), so memory the allocator hands back with madvise in between
+/// never shows in it.
+struct RssSampler {
+    stop: Arc<AtomicBool>,
+    peaks: Arc<std::sync::Mutex<Vec<f64>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RssSampler {
+    fn start(pids: Vec<u32>) -> RssSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peaks = Arc::new(std::sync::Mutex::new(vec![0.0f64; pids.len()]));
+        let (stopped, into) = (stop.clone(), peaks.clone());
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let now: Vec<f64> = pids.iter().map(|&p| rss_mib(p)).collect();
+                let mut peaks = into.lock().unwrap();
+                for (p, n) in peaks.iter_mut().zip(now) {
+                    *p = p.max(n);
+                }
+                drop(peaks);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        RssSampler {
+            stop,
+            peaks,
+            thread: Some(thread),
+        }
+    }
+
+    /// The largest RSS of each process since the last call (or the start).
+    fn take_peaks(&self) -> Vec<f64> {
+        let mut peaks = self.peaks.lock().unwrap();
+        let out = peaks.clone();
+        peaks.iter_mut().for_each(|p| *p = 0.0);
+        out
+    }
+}
+
+impl Drop for RssSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn mntr(s: &common::TestServer, key: &str) -> i64 {
@@ -515,10 +563,9 @@ fn watch_storm_100k_sessions_on_an_ensemble() {
         let _g = rt.enter();
         canary(canary_client, stop.clone())
     };
-    let rss_idle: Vec<(f64, f64)> = ids
-        .iter()
-        .map(|&id| rss_mib(ens.member(id).pid()))
-        .collect();
+    let pids: Vec<u32> = ids.iter().map(|&id| ens.member(id).pid()).collect();
+    let rss_idle: Vec<f64> = pids.iter().map(|&p| rss_mib(p)).collect();
+    let sampler = RssSampler::start(pids.clone());
 
     // Arm.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -563,10 +610,8 @@ fn watch_storm_100k_sessions_on_an_ensemble() {
         .iter()
         .map(|&id| mntr(ens.member(id), "num_alive_connections"))
         .collect();
-    let rss_armed: Vec<(f64, f64)> = ids
-        .iter()
-        .map(|&id| rss_mib(ens.member(id).pid()))
-        .collect();
+    let peak_arming = sampler.take_peaks();
+    let rss_armed: Vec<f64> = pids.iter().map(|&p| rss_mib(p)).collect();
 
     let cpu_armed: Vec<u64> = ids.iter().map(|&id| cpu_ms(ens.member(id).pid())).collect();
 
@@ -585,10 +630,8 @@ fn watch_storm_100k_sessions_on_an_ensemble() {
         .zip(&cpu_armed)
         .map(|(&id, before)| cpu_ms(ens.member(id).pid()) - before)
         .collect();
-    let rss_fired: Vec<(f64, f64)> = ids
-        .iter()
-        .map(|&id| rss_mib(ens.member(id).pid()))
-        .collect();
+    let peak_storm = sampler.take_peaks();
+    let rss_fired: Vec<f64> = pids.iter().map(|&p| rss_mib(p)).collect();
     let mut per_member: Vec<Vec<u64>> = vec![Vec::new(); members];
     let mut bad = Vec::new();
     for (k, l) in results.iter().enumerate() {
@@ -605,10 +648,9 @@ fn watch_storm_100k_sessions_on_an_ensemble() {
         }
     }
     let got: usize = per_member.iter().map(Vec::len).sum();
-    for (i, &id) in ids.iter().enumerate() {
+    for &id in &ids {
         let m = ens.member_mut(id);
         assert!(m.is_running(), "member {id} fell over\n{}", m.tail());
-        let _ = i;
     }
     assert!(bad.is_empty(), "notifications wrong: {bad:?}");
     assert_eq!(got, armed, "every armed session is notified exactly once");
@@ -631,6 +673,8 @@ fn watch_storm_100k_sessions_on_an_ensemble() {
     let closed = collect_lines(&rx, workers_n, "closed", &mut workers);
     let close_time = closing.elapsed();
     let close_errors: usize = closed.iter().map(|l| field(l, "errors")).sum();
+    let peak_closing = sampler.take_peaks();
+    drop(sampler);
     for (k, w) in workers.iter_mut().enumerate() {
         let status = w.child.wait().expect("wait for a worker");
         assert!(status.success(), "worker {k} exited with {status}");
@@ -679,8 +723,8 @@ fn watch_storm_100k_sessions_on_an_ensemble() {
         ms(*all.last().unwrap()),
     );
     eprintln!(
-        "member  role        conns  watch_count  notified  last       storm CPU  RSS idle  \
-         armed   after   peak (MiB)"
+        "member  role        conns  watch_count  notified  last       storm CPU  \
+         RSS (MiB): idle  arming peak  armed  storm peak  after  closing peak"
     );
     for (i, &id) in ids.iter().enumerate() {
         let mut v = per_member[i].clone();
@@ -693,17 +737,19 @@ fn watch_storm_100k_sessions_on_an_ensemble() {
             "observer"
         };
         eprintln!(
-            "{id:>6}  {role:<10} {:>6}  {:>11}  {:>8}  {:>9}  {:>9}  {:>8.0}  {:>6.0}  {:>6.0}  \
-             {:>6.0}",
+            "{id:>6}  {role:<10} {:>6}  {:>11}  {:>8}  {:>9}  {:>9}  {:>15.0}  {:>11.0}  \
+             {:>5.0}  {:>10.0}  {:>5.0}  {:>12.0}",
             conns[i],
             watch_counts[i],
             v.len(),
             ms(v.last().copied().unwrap_or(0)),
             format!("{} ms", cpu_storm[i]),
-            rss_idle[i].0,
-            rss_armed[i].0,
-            rss_fired[i].0,
-            rss_fired[i].1
+            rss_idle[i],
+            peak_arming[i],
+            rss_armed[i],
+            peak_storm[i],
+            rss_fired[i],
+            peak_closing[i],
         );
     }
     let slowest = log.trips.iter().map(|t| t.1).max().unwrap_or(0);
