@@ -165,8 +165,9 @@ async fn worker() {
         streams.push(c.events().expect("a fresh session's events"));
         let data = c.get_data(PATH, true);
         // By the index among the member's sessions, so every member gets its share.
-        let keep = (persistent_every > 0 && (first + i) / hosts.len() % persistent_every == 0)
-            .then(|| c.add_watch(PATH, AddWatchMode::Persistent));
+        let keep = (persistent_every > 0
+            && ((first + i) / hosts.len()).is_multiple_of(persistent_every))
+        .then(|| c.add_watch(PATH, AddWatchMode::Persistent));
         persistent += usize::from(keep.is_some());
         arms.push(async move {
             let (d, _) = data.await.map_err(|e| format!("getData: {e}"))?;
