@@ -396,8 +396,10 @@ fn watch_storm_10k_sessions() {
     watch_storm(10_000);
 }
 
-/// 25k sessions x 4 = 100k watches on one znode. Needs about 26k open files per process
-/// (root raises the limit) and 25k of the ~28k ephemeral ports towards the server's port.
+/// 25k sessions x 4 = 100k registrations on one znode. Needs about 26k open files per
+/// process (root raises the limit) and 25k of the ~28k ephemeral ports towards the server's
+/// port; below that it runs scaled down. 100k sessions, i.e. 100k notifications from one
+/// change, are `tests/watch_storm.rs`, spread over an ensemble and worker processes.
 #[test]
 #[ignore = "heavy: 25k sessions; run with --ignored"]
 fn watch_storm_100k_watches() {
