@@ -17,6 +17,7 @@
 //! - `partition`    a cut-off follower and a cut-off leader never take writes; healing
 //! - `rolling`      every server restarted in turn under a continuous writer
 //! - `sessions`     expiry, moving between members, sync, a client ahead of the server
+//! - `ordering`     reply order, read-your-writes and event-before-data on every member
 //! - `harness`      the tools above (proxy, writer check), checked on their own
 //!
 //! Tests are plain `#[test]`s: the blocking harness (spawn, kill, wait for `srvr`) runs on
@@ -30,6 +31,7 @@ mod election;
 mod failover;
 mod follower_sync;
 mod harness;
+mod ordering;
 mod partition;
 mod rolling;
 mod sessions;
