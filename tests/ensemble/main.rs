@@ -15,6 +15,7 @@
 //! - `failover`     leader SIGKILL under a continuous writer, time to the next write
 //! - `follower_sync` a follower rejoining by DIFF, TRUNC and SNAP
 //! - `partition`    a cut-off follower and a cut-off leader never take writes; healing
+//! - `netfaults`    one-way partitions, flapping links, a slow follower
 //! - `rolling`      every server restarted in turn under a continuous writer
 //! - `sessions`     expiry, moving between members, sync, a client ahead of the server
 //! - `harness`      the tools above (proxy, writer check), checked on their own
@@ -30,6 +31,7 @@ mod election;
 mod failover;
 mod follower_sync;
 mod harness;
+mod netfaults;
 mod partition;
 mod rolling;
 mod sessions;
