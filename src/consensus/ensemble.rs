@@ -637,6 +637,12 @@ impl ConsensusCore {
                         self.committed_zxid
                     );
                 }
+                Action::Disconnect { sid, why } => {
+                    tracing::info!("dropping learner {sid}: {why}");
+                    let e = self.ens();
+                    e.zab_net.close(sid);
+                    e.snapshots.remove(&sid);
+                }
                 Action::GiveUp(why) => {
                     self.go_looking(&why);
                     return;

@@ -146,6 +146,15 @@ pub enum Action {
     },
     /// The leader can serve clients (the new epoch is established).
     Serving,
+    /// Leader: close the link to this learner, which it has given up on (silent for
+    /// longer than syncLimit, or initLimit while syncing). It is no longer sent proposals
+    /// or commits, so it must find out at once, as ZooKeeper's LearnerHandler closes the
+    /// socket: left open, anything else the leader still sends it (a sync's answer) would
+    /// keep it serving a tree that no longer moves.
+    Disconnect {
+        sid: Sid,
+        why: String,
+    },
     /// Back to the election, with the reason for the log.
     GiveUp(String),
 }
@@ -497,13 +506,20 @@ impl Leader {
             }
         }
         // Learners that went quiet are dropped; without a quorum of voters we step down.
-        self.learners.retain(|_, s| {
+        self.learners.retain(|&sid, s| {
             let limit = if s.phase == LearnerPhase::Broadcast {
                 sync_ms
             } else {
                 init_ms
             };
-            now_ms < s.last_heard_ms + limit
+            let quiet = now_ms >= s.last_heard_ms + limit;
+            if quiet {
+                out.push(Action::Disconnect {
+                    sid,
+                    why: format!("nothing from it for {limit} ms ({:?})", s.phase),
+                });
+            }
+            !quiet
         });
         let mut alive: BTreeSet<Sid> = self
             .learners

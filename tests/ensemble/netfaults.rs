@@ -422,3 +422,59 @@ fn slow_follower_keeps_up_and_serves_consistent_reads() {
         via_slow.progress.failed_attempts
     );
 }
+
+/// Bytes from a follower to the leader suddenly take longer than syncLimit to arrive
+/// (bytes the other way are not delayed), while a client of that follower keeps calling
+/// sync. The leader hears nothing from it for longer than syncLimit and gives up on it;
+/// from then on the follower is no longer sent proposals or commits, so it must stop
+/// serving — not keep answering its clients from a tree that no longer moves because the
+/// leader still answers its syncs.
+#[test]
+fn follower_the_leader_gave_up_on_stops_serving() {
+    use crate::common::proxy::Flow;
+    let rt = rt();
+    let (mut e, l) = ensemble3();
+    let (f, f2) = (e.others(l)[0], e.others(l)[1]);
+    let writer = Writer::start(WriterConfig::new(e.hosts(&[l, f2]), "/w"));
+    assert!(writer.wait_more(20, ELECT_TIMEOUT), "no writes at all");
+    let stop = Arc::new(AtomicBool::new(false));
+    let syncs = Arc::new(Mutex::new((0u64, 0u64)));
+    let syncer = {
+        let (stop, syncs) = (stop.clone(), syncs.clone());
+        let c = rt.block_on(e.client_on(f));
+        rt.spawn(async move {
+            while !stop.load(Ordering::SeqCst) && c.is_connected() {
+                let r = tokio::time::timeout(Duration::from_secs(1), c.sync("/")).await;
+                {
+                    let mut s = syncs.lock().expect("syncs");
+                    match r {
+                        Ok(Ok(_)) => s.0 += 1,
+                        _ => s.1 += 1,
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let lag = Duration::from_secs(3);
+    e.net().set_flow(
+        f,
+        l,
+        Flow {
+            delay: (lag, lag),
+            ..Flow::default()
+        },
+    );
+    let t = Instant::now();
+    e.wait_not_serving(f);
+    let stopped = t.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    rt.block_on(syncer).expect("syncer");
+    e.net().clear_all();
+    converge_with_writer(&rt, &mut e, writer);
+    let (ok, failed) = *syncs.lock().expect("syncs");
+    eprintln!(
+        "follower {f} with its bytes to leader {l} {lag:?} late: stopped serving after \
+         {stopped:.1?}; its client's syncs: {ok} answered, {failed} not"
+    );
+}
