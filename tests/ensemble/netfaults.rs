@@ -478,3 +478,65 @@ fn follower_the_leader_gave_up_on_stops_serving() {
          {stopped:.1?}; its client's syncs: {ok} answered, {failed} not"
     );
 }
+
+/// Member `id`'s own (quorum, election) ports, from its zoo.cfg.
+fn own_ports(e: &TestEnsemble, id: u64) -> (u16, u16) {
+    let cfg = std::fs::read_to_string(e.member(id).cfg_path()).expect("read zoo.cfg");
+    let line = cfg
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("server.{id}=")))
+        .expect("own server line");
+    let ports: Vec<u16> = line
+        .split(':')
+        .skip(1)
+        .take(2)
+        .map(|p| p.parse().expect("a port"))
+        .collect();
+    (ports[0], ports[1])
+}
+
+/// The member elected leader never starts leading (something else holds its quorum port)
+/// and then dies; what its followers dial for it — a proxy, as any middlebox would —
+/// accepts their connections and drops them. They must give up within initLimit and elect
+/// another leader, not redial it forever.
+#[test]
+fn followers_give_up_on_a_leader_that_accepts_nothing_behind_a_proxy() {
+    let mut e = TestEnsemble::with_proxies(3, 0, "");
+    // Member 3 wins the first election (equal zxids, highest id).
+    let (q3, _) = own_ports(&e, 3);
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", q3)).expect("hold the port");
+    let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    {
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            for s in squatter.incoming() {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                drop(s);
+            }
+        });
+    }
+    e.spawn_all();
+    let deadline = Instant::now() + ELECT_TIMEOUT;
+    while accepted.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "nobody dialed member 3's quorum port"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    e.member_mut(3).kill9();
+    let t = Instant::now();
+    let l = e.wait_leader(&[1, 2]);
+    eprintln!(
+        "member 3 elected but unable to lead, then SIGKILLed: {l} leads after {:.1?} \
+         ({} connections dropped at 3's quorum port)",
+        t.elapsed(),
+        accepted.load(Ordering::SeqCst)
+    );
+    let w = Writer::start(WriterConfig::new(e.hosts(&[1, 2]), "/w"));
+    assert!(
+        w.wait_more(10, ELECT_TIMEOUT),
+        "no writes: {:?}",
+        w.progress()
+    );
+}
