@@ -5,8 +5,7 @@
 //! Skipped, with a message, when Java or the package is missing.
 
 mod common;
-#[path = "common/tree_dump.rs"]
-mod tree_dump;
+use common::tree_dump;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -3,8 +3,7 @@
 //! back to the previous one. The tree is compared node by node through the client.
 
 mod common;
-#[path = "common/tree_dump.rs"]
-mod tree_dump;
+use common::tree_dump;
 
 use std::path::Path;
 use std::process::Command;

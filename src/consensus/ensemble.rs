@@ -422,7 +422,10 @@ impl ConsensusCore {
                 Role::Following(l) if l.leader() == sid => {
                     let log = self.log_view();
                     let e = self.ens();
-                    let (l, acts) = Learner::new(e.zab_cfg.clone(), sid, &log, now);
+                    let (mut l, acts) = Learner::new(e.zab_cfg.clone(), sid, &log, now);
+                    if let Role::Following(earlier) = &e.role {
+                        l.continue_from(earlier);
+                    }
                     e.role = Role::Following(Box::new(l));
                     self.run_zab(acts);
                 }
@@ -439,7 +442,8 @@ impl ConsensusCore {
                     if e.linked || e.serving {
                         self.go_looking(&format!("lost the leader {sid}: {why}"));
                     } else {
-                        // It may not be listening yet; its initLimit bounds the retries.
+                        // It may not be listening yet; initLimit, counted from the first
+                        // dial (`Learner::continue_from`), bounds the retries.
                         e.redial_at = Some(now + REDIAL_MS);
                     }
                 }
@@ -637,6 +641,12 @@ impl ConsensusCore {
                         "LEADING: a quorum synced with us at zxid {:#x}; serving clients",
                         self.committed_zxid
                     );
+                }
+                Action::Disconnect { sid, why } => {
+                    tracing::info!("dropping learner {sid}: {why}");
+                    let e = self.ens();
+                    e.zab_net.close(sid);
+                    e.snapshots.remove(&sid);
                 }
                 Action::GiveUp(why) => {
                     self.go_looking(&why);

@@ -317,6 +317,17 @@ impl Sim {
                         i + 1
                     ))
                 }
+                Action::Disconnect { sid, why } => {
+                    let j = (sid - 1) as usize;
+                    self.log
+                        .push(format!("{} {} drops {sid}: {why}", self.now, i + 1));
+                    self.link_gen[i][j] += 1;
+                    self.link_gen[j][i] += 1;
+                    // The learner hears of it unless the way to it is cut.
+                    if !self.blocked[i][j] {
+                        self.link_broken(j, i);
+                    }
+                }
                 Action::GiveUp(why) => {
                     self.log
                         .push(format!("{} {} gives up: {why}", self.now, i + 1));

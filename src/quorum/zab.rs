@@ -146,6 +146,15 @@ pub enum Action {
     },
     /// The leader can serve clients (the new epoch is established).
     Serving,
+    /// Leader: close the link to this learner, which it has given up on (silent for
+    /// longer than syncLimit, or initLimit while syncing). It is no longer sent proposals
+    /// or commits, so it must find out at once, as ZooKeeper's LearnerHandler closes the
+    /// socket: left open, anything else the leader still sends it (a sync's answer) would
+    /// keep it serving a tree that no longer moves.
+    Disconnect {
+        sid: Sid,
+        why: String,
+    },
     /// Back to the election, with the reason for the log.
     GiveUp(String),
 }
@@ -497,13 +506,20 @@ impl Leader {
             }
         }
         // Learners that went quiet are dropped; without a quorum of voters we step down.
-        self.learners.retain(|_, s| {
+        self.learners.retain(|&sid, s| {
             let limit = if s.phase == LearnerPhase::Broadcast {
                 sync_ms
             } else {
                 init_ms
             };
-            now_ms < s.last_heard_ms + limit
+            let quiet = now_ms >= s.last_heard_ms + limit;
+            if quiet {
+                out.push(Action::Disconnect {
+                    sid,
+                    why: format!("nothing from it for {limit} ms ({:?})", s.phase),
+                });
+            }
+            !quiet
         });
         let mut alive: BTreeSet<Sid> = self
             .learners
@@ -795,6 +811,18 @@ impl Learner {
         };
         let out = vec![l.hello()];
         (l, out)
+    }
+
+    /// This machine replaces `earlier` for another connection to the same leader within one
+    /// attempt to join it: initLimit keeps counting from the first. Otherwise a leader port
+    /// that accepts connections and drops them (a proxy or load balancer whose backend is
+    /// gone) would restart the count on every redial and keep the learner from ever giving
+    /// up and returning to the election.
+    pub fn continue_from(&mut self, earlier: &Learner) {
+        if earlier.leader == self.leader {
+            self.started_ms = earlier.started_ms;
+            self.last_heard_ms = earlier.last_heard_ms;
+        }
     }
 
     fn hello(&self) -> Action {
@@ -1089,5 +1117,33 @@ mod tests {
         assert_eq!(applied(&acts), [0x1_0000_0002, 0x1_0000_0003]);
         assert!(l.is_serving());
         assert_eq!(l.last_committed(), 0x1_0000_0003);
+    }
+
+    fn empty_log() -> LogView {
+        LogView {
+            accepted_epoch: 0,
+            current_epoch: 0,
+            last_committed: 0,
+            base: 0,
+            entries: Vec::new(),
+        }
+    }
+
+    fn gives_up(acts: &[Action]) -> bool {
+        acts.iter().any(|a| matches!(a, Action::GiveUp(_)))
+    }
+
+    /// Redialing a leader that never answers does not restart initLimit (1 s here).
+    #[test]
+    fn learner_redials_count_init_limit_from_the_first_dial() {
+        let (first, _) = Learner::new(cfg(1), 3, &empty_log(), 0);
+        let (mut again, _) = Learner::new(cfg(1), 3, &empty_log(), 900);
+        again.continue_from(&first);
+        assert!(!gives_up(&again.on_tick(999)));
+        assert!(gives_up(&again.on_tick(1000)));
+        // A different leader is a new attempt.
+        let (mut other, _) = Learner::new(cfg(1), 2, &empty_log(), 900);
+        other.continue_from(&first);
+        assert!(!gives_up(&other.on_tick(1000)));
     }
 }

@@ -260,6 +260,17 @@ fn attach(
             } else {
                 from_learner(p).map(|(m, _)| m).map_err(|e| e.to_string())
             };
+            // A link closed (`close`) or replaced by a newer one from the same server is
+            // done: what it still carries must not pass for the current link's messages.
+            let current = links
+                .lock()
+                .expect("links lock")
+                .by_sid
+                .get(&sid)
+                .is_some_and(|x| x.generation == generation);
+            if !current {
+                break "closed".into();
+            }
             match msg {
                 Ok(m) => {
                     if events.send(ZabEvent::Message(sid, m)).is_err() {

@@ -7,6 +7,7 @@
 //! gives up after 2.5 s.
 
 use super::proxy::ProxyNet;
+use super::tree_dump::{assert_same, dump, Znode};
 use super::writer::WriterReport;
 use super::{config_text, free_port, Kind, TestServer, CLIENT_TIMEOUT};
 use ringkeeper::client::{Client, ClientError, Stat};
@@ -287,6 +288,32 @@ impl TestEnsemble {
         }
     }
 
+    /// Every member in `ids` holds the same tree (data, ACL and Stat of every znode), read
+    /// after a sync on each; returns the number of znodes compared.
+    pub async fn assert_same_trees(&self, ids: &[u64]) -> usize {
+        let mut first: Option<(u64, std::collections::BTreeMap<String, Znode>)> = None;
+        for &id in ids {
+            let c = self.client_on(id).await;
+            c.sync("/")
+                .await
+                .unwrap_or_else(|e| panic!("sync on server {id}: {e}"));
+            let mut tree = dump(&c).await;
+            // Each member's server lines name its own proxies, so with proxies this node
+            // differs by construction; it is also the one node no transaction writes.
+            if self.net.is_some() {
+                tree.remove("/zookeeper/config");
+            }
+            let _ = c.close().await;
+            match &first {
+                None => first = Some((id, tree)),
+                Some((fid, ftree)) => {
+                    assert_same(ftree, &tree, &format!("server {id} vs server {fid}"))
+                }
+            }
+        }
+        first.map_or(0, |(_, t)| t.len())
+    }
+
     /// Whether `path` exists on member `id` after a sync there.
     pub async fn exists_on(&self, id: u64, path: &str) -> bool {
         let c = self.client_on(id).await;
@@ -306,13 +333,41 @@ impl TestEnsemble {
 /// A free port not handed out before in this process: `free_port` alone can return the same
 /// port twice once the first one is released, and a member whose client port equals a
 /// quorum or election port refuses to start.
+///
+/// Drawn below the kernel's ephemeral range (`ip_local_port_range`), not from it: a member
+/// binds its ports only when it starts (a leader its quorum port only once elected), and
+/// meanwhile any outgoing connection on the machine — the proxies' own dials, other tests'
+/// clients — may be given a released ephemeral port as its local port.
 fn distinct_port() -> u16 {
     use std::sync::Mutex;
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let ephemeral_from: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (lo, hi) = (10_000u16, ephemeral_from);
+    if hi <= lo + 1000 {
+        // An unusual range: fall back to what the kernel hands out.
+        loop {
+            let p = free_port();
+            if !given.contains(&p) {
+                given.push(p);
+                return p;
+            }
+        }
+    }
+    let seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    let mut rng = ringkeeper::rng::Rng::new(seed ^ given.len() as u64);
     loop {
-        let p = free_port();
-        if !given.contains(&p) {
+        let p = lo + rng.below(u64::from(hi - lo)) as u16;
+        if given.contains(&p) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
             given.push(p);
             return p;
         }

@@ -14,6 +14,7 @@
 pub mod ensemble;
 pub mod proxy;
 pub mod raw;
+pub mod tree_dump;
 pub mod writer;
 
 use ringkeeper::client::Client;

@@ -127,6 +127,17 @@ impl WriterReport {
     }
 }
 
+/// See `Writer::watch`.
+#[derive(Clone)]
+pub struct WriterWatch(Arc<Mutex<Progress>>);
+
+impl WriterWatch {
+    /// Names 0..confirmed are committed; name `confirmed` may be in flight.
+    pub fn confirmed(&self) -> u64 {
+        self.0.lock().expect("progress lock").confirmed
+    }
+}
+
 /// `Writer::mode`: keep writing.
 const RUN: u8 = 0;
 /// Confirm the name in flight (up to the drain timeout), then end.
@@ -171,6 +182,12 @@ impl Writer {
 
     pub fn confirmed(&self) -> u64 {
         self.progress.lock().expect("progress lock").confirmed
+    }
+
+    /// A handle on the confirmed count that other tasks can hold while the test owns the
+    /// writer (to compare what a reader saw with what had been acknowledged).
+    pub fn watch(&self) -> WriterWatch {
+        WriterWatch(self.progress.clone())
     }
 
     /// Waits until `n` more names are confirmed than when called; false on timeout.

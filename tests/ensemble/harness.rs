@@ -180,3 +180,123 @@ fn writer_read_back_check_catches_lost_and_invented_writes() {
     assert!(report(3, true).check_children(&names(0..5)).is_err());
     assert!(report(0, false).check_children(&["other".into()]).is_err());
 }
+
+/// Reads exactly `n` bytes.
+fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut got = vec![0u8; n];
+    s.read_exact(&mut got).expect("bytes through the proxy");
+    got
+}
+
+/// Closed by the proxy: EOF or a reset, after whatever was still in flight.
+fn closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 64];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn proxy_one_way_cut_blocks_one_direction_on_connections_dialed_either_way() {
+    // Member 1's and member 2's quorum ports hand their connections to the test.
+    let (q1, from_2) = accepting_server();
+    let (q2, from_1) = accepting_server();
+    let net = ProxyNet::start(&[(q1, echo_server()), (q2, echo_server())]);
+    // 1 dialed 2, and 2 dialed 1, before the cut.
+    let mut d12 = connect(net.ports(1, 2).0);
+    let mut a12 = from_1
+        .recv_timeout(Duration::from_secs(10))
+        .expect("dial 1→2");
+    a12.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut d21 = connect(net.ports(2, 1).0);
+    let mut a21 = from_2
+        .recv_timeout(Duration::from_secs(10))
+        .expect("dial 2→1");
+    a21.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+
+    // Bytes from 2 to 1 stop; from 1 to 2 they still flow.
+    net.cut_one_way(2, 1);
+    d12.write_all(b"1to2").unwrap();
+    assert_eq!(read_n(&mut a12, 4), b"1to2", "1→2 on 1's connection");
+    a12.write_all(b"2to1").unwrap();
+    assert!(silent(&mut d12, Duration::from_millis(300)), "2→1 crossed");
+    a21.write_all(b"1to2").unwrap();
+    assert_eq!(read_n(&mut d21, 4), b"1to2", "1→2 on 2's connection");
+    d21.write_all(b"2to1").unwrap();
+    assert!(silent(&mut a21, Duration::from_millis(300)), "2→1 crossed");
+    // A connection dialed during the cut goes through, one way only.
+    let mut n21 = connect(net.ports(2, 1).0);
+    let mut b21 = from_2
+        .recv_timeout(Duration::from_secs(10))
+        .expect("dialed in the cut");
+    b21.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    b21.write_all(b"x").unwrap();
+    assert_eq!(read_n(&mut n21, 1), b"x");
+    n21.write_all(b"y").unwrap();
+    assert!(silent(&mut b21, Duration::from_millis(300)), "2→1 crossed");
+    // A FIN does not cross either.
+    n21.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(
+        silent(&mut b21, Duration::from_millis(300)),
+        "a FIN crossed"
+    );
+
+    net.heal_all();
+    for (what, s) in [("1's", &mut d12), ("2's", &mut d21), ("the new", &mut n21)] {
+        assert!(closed(s), "{what} connection survived the heal");
+    }
+    let mut again = connect(net.ports(2, 1).0);
+    let mut b = from_2
+        .recv_timeout(Duration::from_secs(10))
+        .expect("dial after heal");
+    b.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    again.write_all(b"ok").unwrap();
+    assert_eq!(read_n(&mut b, 2), b"ok");
+}
+
+#[test]
+fn proxy_delay_keeps_order_and_never_closes() {
+    use crate::common::proxy::Flow;
+    let net = ProxyNet::start(&[
+        (echo_server(), echo_server()),
+        (echo_server(), echo_server()),
+    ]);
+    let mut s = connect(net.ports(1, 2).0);
+    assert_eq!(echo(&mut s, b"warm"), b"warm");
+    let min = Duration::from_millis(50);
+    net.set_flow(
+        1,
+        2,
+        Flow {
+            delay: (min, Duration::from_millis(150)),
+            ..Flow::default()
+        },
+    );
+    // Many small writes, each its own chunk with its own random delay: still in order.
+    let t = std::time::Instant::now();
+    let mut want = Vec::new();
+    for i in 0..50u8 {
+        s.write_all(&[i]).unwrap();
+        want.push(i);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(read_n(&mut s, want.len()), want);
+    let took = t.elapsed();
+    println!("50 delayed bytes echoed in {took:?}");
+    assert!(took >= min, "the delay was not applied ({took:?})");
+    // A rate limit paces without reordering either.
+    net.slow_member(2, (Duration::ZERO, Duration::ZERO), Some(20_000));
+    let big: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+    let t = std::time::Instant::now();
+    s.write_all(&big).unwrap();
+    assert_eq!(read_n(&mut s, big.len()), big);
+    println!("10 kB both ways at 20 kB/s in {:?}", t.elapsed());
+    net.clear_all();
+    assert!(net.all_clear());
+    assert_eq!(echo(&mut s, b"same connection"), b"same connection");
+}

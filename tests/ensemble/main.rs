@@ -15,6 +15,7 @@
 //! - `failover`     leader SIGKILL under a continuous writer, time to the next write
 //! - `follower_sync` a follower rejoining by DIFF, TRUNC and SNAP
 //! - `partition`    a cut-off follower and a cut-off leader never take writes; healing
+//! - `netfaults`    one-way partitions, flapping links, a slow follower
 //! - `rolling`      every server restarted in turn under a continuous writer
 //! - `sessions`     expiry, moving between members, sync, a client ahead of the server
 //! - `ordering`     reply order, read-your-writes and event-before-data on every member
@@ -31,6 +32,7 @@ mod election;
 mod failover;
 mod follower_sync;
 mod harness;
+mod netfaults;
 mod ordering;
 mod partition;
 mod rolling;

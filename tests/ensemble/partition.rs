@@ -16,19 +16,19 @@ use std::time::Duration;
 
 /// What the client of the cut-off member saw.
 #[derive(Debug, Default)]
-struct ProbeLog {
+pub(crate) struct ProbeLog {
     /// Every name it tried to create.
-    attempted: Vec<String>,
+    pub attempted: Vec<String>,
     /// Creates sent on a connection that was up when sent.
-    sent_live: u64,
+    pub sent_live: u64,
     /// Creates the server acknowledged: must stay empty.
-    acknowledged: Vec<String>,
-    errors: Vec<String>,
+    pub acknowledged: Vec<String>,
+    pub errors: Vec<String>,
 }
 
-/// A client of one member only that keeps trying to create `/minority/m<i>` (a new name
+/// A client of one member only that keeps trying to create `<parent>/m<i>` (a new name
 /// each time) until stopped, reconnecting to that member whenever it can.
-struct Probe {
+pub(crate) struct Probe {
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<ProbeLog>>,
     task: tokio::task::JoinHandle<()>,
@@ -36,7 +36,12 @@ struct Probe {
 
 impl Probe {
     /// Starts on `c`, a session on the member made while it was healthy.
-    fn start(rt: &tokio::runtime::Runtime, c: Client, addr: String) -> Probe {
+    pub(crate) fn start(
+        rt: &tokio::runtime::Runtime,
+        c: Client,
+        addr: String,
+        parent: &'static str,
+    ) -> Probe {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(ProbeLog::default()));
         let (s, l) = (stop.clone(), log.clone());
@@ -62,7 +67,7 @@ impl Probe {
                 i += 1;
                 let live = c.is_connected();
                 let call = c.create(
-                    &format!("/minority/{name}"),
+                    &format!("{parent}/{name}"),
                     b"",
                     &open_unsafe(),
                     CreateMode::Persistent,
@@ -84,7 +89,7 @@ impl Probe {
         Probe { stop, log, task }
     }
 
-    fn stop(self, rt: &tokio::runtime::Runtime) -> ProbeLog {
+    pub(crate) fn stop(self, rt: &tokio::runtime::Runtime) -> ProbeLog {
         self.stop.store(true, Ordering::SeqCst);
         // The task ends within one attempt (bounded by its timeouts).
         rt.block_on(self.task).expect("probe task");
@@ -123,7 +128,7 @@ fn cut_off_member_never_takes_writes(cut_leader: bool) {
     });
 
     e.net().isolate(k);
-    let probe = Probe::start(&rt, probe_client, e.member(k).addr());
+    let probe = Probe::start(&rt, probe_client, e.member(k).addr(), "/minority");
     e.wait_not_serving(k);
     if cut_leader {
         let new_leader = e.wait_leader(&majority);

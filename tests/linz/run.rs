@@ -1,6 +1,8 @@
 //! One run: start the servers, set up the znodes, let workers and owners run, inject a
-//! process fault in rounds (each fault and each recovery waits for the clients to make
-//! progress), stop, read everything back through every member, check, report.
+//! process or network fault in rounds (each fault and each recovery waits for the clients
+//! to make progress), stop, read everything back through every member, check, report.
+//! Network faults need an ensemble built with proxies between its members
+//! (`Servers::proxied`, `common::proxy`).
 
 use super::check::{
     check_ephemerals, check_register_linearizable, check_register_sequential,
@@ -10,11 +12,12 @@ use super::history::{Op, Outcome, Recorder};
 use super::workload::{final_reads, leftover_ephemerals, owner, setup, worker, Workload};
 use crate::common::ensemble::TestEnsemble;
 use crate::common::TestServer;
+use ringkeeper::rng::Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The process faults of the runs.
+/// The process and network faults of the runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     None,
@@ -32,6 +35,33 @@ pub enum Fault {
     KillLeaderAndFollower,
     /// SIGKILL the one standalone server and restart it.
     KillStandalone,
+    /// Cut a follower off from both others, both ways, for longer than syncLimit; heal.
+    PartitionFollower,
+    /// Cut the leader off from both followers; the others elect and serve; heal.
+    IsolateLeader,
+    /// Cut one direction between the leader and a follower: the follower cannot hear the
+    /// leader in even rounds, the leader cannot hear the follower in odd ones; heal.
+    OneWay,
+    /// Cut and heal the links between the leader and a follower (both followers in odd
+    /// rounds) at random: both ways or one way, spells of 50 ms to 3 s.
+    Flap,
+    /// Delay every byte to and from a follower by 50–200 ms (and limit it to 32 kB/s in
+    /// odd rounds); then back to normal.
+    SlowFollower,
+}
+
+impl Fault {
+    /// Whether the fault is made with the proxies between members.
+    pub fn is_network(self) -> bool {
+        matches!(
+            self,
+            Fault::PartitionFollower
+                | Fault::IsolateLeader
+                | Fault::OneWay
+                | Fault::Flap
+                | Fault::SlowFollower
+        )
+    }
 }
 
 pub enum Servers {
@@ -42,6 +72,15 @@ pub enum Servers {
 impl Servers {
     pub fn ensemble(n: usize) -> Servers {
         let mut e = TestEnsemble::new(n, 0, "");
+        e.spawn_all();
+        let ids: Vec<u64> = (1..=n as u64).collect();
+        e.wait_serving(&ids);
+        Servers::Ensemble(e)
+    }
+
+    /// An ensemble whose members reach each other only through proxies, for network faults.
+    pub fn proxied(n: usize) -> Servers {
+        let mut e = TestEnsemble::with_proxies(n, 0, "");
         e.spawn_all();
         let ids: Vec<u64> = (1..=n as u64).collect();
         e.wait_serving(&ids);
@@ -95,9 +134,130 @@ fn follower(e: &TestEnsemble) -> u64 {
         .expect("a follower")
 }
 
-/// Injects one round of `fault`; `progress` waits for clients to get some operations
-/// through. Returns what was done, for the report.
-fn inject(servers: &mut Servers, fault: Fault, progress: &dyn Fn(&Servers)) -> String {
+fn ensemble(servers: &Servers) -> &TestEnsemble {
+    match servers {
+        Servers::Ensemble(e) => e,
+        Servers::Standalone(_) => panic!("a network fault needs an ensemble"),
+    }
+}
+
+fn ensemble_mut(servers: &mut Servers) -> &mut TestEnsemble {
+    match servers {
+        Servers::Ensemble(e) => e,
+        Servers::Standalone(_) => panic!("a network fault needs an ensemble"),
+    }
+}
+
+/// Injects round `round` of a network fault: the fault, clients' progress during it, the
+/// heal, every member serving again, progress after. Returns what was done and how many
+/// faults that was (a flapping round is many cuts).
+fn inject_network(
+    servers: &mut Servers,
+    fault: Fault,
+    round: usize,
+    rng: &mut Rng,
+    progress: &dyn Fn(&Servers),
+) -> (String, usize) {
+    let ids = ensemble(servers).ids();
+    let l = leader(ensemble(servers));
+    let f = follower(ensemble(servers));
+    let started = Instant::now();
+    // Faults that clients can work through are held at least this long, so that the
+    // servers' own timeouts (syncLimit) fire during them.
+    let hold = |started: Instant| {
+        if let Some(rest) = FREEZE.checked_sub(started.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    };
+    let (what, events) = match fault {
+        Fault::PartitionFollower => {
+            ensemble(servers).net().isolate(f);
+            progress(servers);
+            hold(started);
+            (format!("follower {f} cut off"), 1)
+        }
+        Fault::IsolateLeader => {
+            ensemble(servers).net().isolate(l);
+            let others = ensemble(servers).others(l);
+            let new = ensemble_mut(servers).wait_leader(&others);
+            eprintln!(
+                "  leader {l} cut off; {new} leads after {:.1?}",
+                started.elapsed()
+            );
+            progress(servers);
+            hold(started);
+            (format!("leader {l} cut off"), 1)
+        }
+        Fault::OneWay => {
+            let (from, to) = if round.is_multiple_of(2) {
+                (l, f)
+            } else {
+                (f, l)
+            };
+            ensemble(servers).net().cut_one_way(from, to);
+            progress(servers);
+            hold(started);
+            (format!("bytes {from}→{to} cut (leader {l})"), 1)
+        }
+        Fault::Flap => {
+            let bs: Vec<u64> = if round.is_multiple_of(2) {
+                vec![f]
+            } else {
+                ensemble(servers).others(l)
+            };
+            let spells = (
+                (Duration::from_millis(50), Duration::from_millis(3000)),
+                (Duration::from_millis(50), Duration::from_millis(1000)),
+            );
+            let r = ensemble(servers)
+                .net()
+                .flap(l, &bs, Duration::from_secs(6), spells, rng);
+            (
+                format!("leader {l} ↔ {bs:?} flapped: {r}"),
+                r.total() as usize,
+            )
+        }
+        Fault::SlowFollower => {
+            let delay = (Duration::from_millis(50), Duration::from_millis(200));
+            let rate = (!round.is_multiple_of(2)).then_some(32_000);
+            ensemble(servers).net().slow_member(f, delay, rate);
+            progress(servers);
+            hold(started);
+            progress(servers);
+            (
+                format!("follower {f} delayed {delay:?}, rate limit {rate:?} B/s"),
+                1,
+            )
+        }
+        _ => unreachable!("{fault:?} is not a network fault"),
+    };
+    ensemble(servers).net().clear_all();
+    ensemble_mut(servers).wait_serving(&ids);
+    progress(servers);
+    (
+        format!("{what} for {:.1?}, healed", started.elapsed()),
+        events,
+    )
+}
+
+/// Injects round `round` of `fault`; `progress` waits for clients to get some operations
+/// through. Returns what was done, for the report, and how many faults that was.
+fn inject(
+    servers: &mut Servers,
+    fault: Fault,
+    round: usize,
+    rng: &mut Rng,
+    progress: &dyn Fn(&Servers),
+) -> (String, usize) {
+    if fault.is_network() {
+        return inject_network(servers, fault, round, rng, progress);
+    }
+    let what = inject_process(servers, fault, progress);
+    let events = usize::from(fault != Fault::None);
+    (what, events)
+}
+
+fn inject_process(servers: &mut Servers, fault: Fault, progress: &dyn Fn(&Servers)) -> String {
     match (fault, &mut *servers) {
         (Fault::None, _) => {
             progress(servers);
@@ -181,6 +341,8 @@ pub struct RunReport {
     pub failed: usize,
     pub unknown: usize,
     pub faults: Vec<String>,
+    /// Faults injected: one per round, except flapping, which counts each cut.
+    pub fault_events: usize,
     /// Operations that went into a checker (per-znode register checks, creates, reads of
     /// ephemerals).
     pub checked: usize,
@@ -214,7 +376,7 @@ impl RunReport {
             self.ephemerals,
             self.ephemerals_known_over,
             self.eph_seen_after_refusal,
-            self.faults.iter().filter(|f| *f != "none").count(),
+            self.fault_events,
             self.faults.join("; "),
             self.violations.len(),
             self.inconclusive.len(),
@@ -307,8 +469,12 @@ pub fn run(spec: RunSpec, mut servers: Servers) -> RunReport {
     progress(&servers);
     note(&spec.name, t0, "clients running");
     let mut faults = Vec::new();
-    for _ in 0..spec.rounds {
-        faults.push(inject(&mut servers, spec.fault, &progress));
+    let mut fault_events = 0;
+    let mut rng = Rng::new(spec.seed ^ 0x6e65_7466_6175_6c74);
+    for round in 0..spec.rounds {
+        let (what, events) = inject(&mut servers, spec.fault, round, &mut rng, &progress);
+        faults.push(what);
+        fault_events += events;
         note(
             &spec.name,
             t0,
@@ -348,6 +514,7 @@ pub fn run(spec: RunSpec, mut servers: Servers) -> RunReport {
     report.check_time = t1.elapsed();
     report.name = spec.name;
     report.faults = faults;
+    report.fault_events = fault_events;
     report
 }
 
