@@ -115,7 +115,10 @@ pub enum PeerRole {
     Observer,
 }
 
-/// How the log thread writes and syncs (ringkeeper key `walIo`; CLI `--wal-io`).
+/// How the log thread writes and syncs (ringkeeper key `walIo`; CLI `--wal-io`). The
+/// default is `Sync`: the log has a thread of its own, so blocking in `fdatasync` costs
+/// nothing, while io_uring always runs FSYNC on an io-wq worker, one more thread hand-off
+/// per batch (perf/LOG_TUNING.md has the whole-server measurements).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WalIo {
     /// Probe io_uring at start and fall back to `pwritev` + `fdatasync` if unavailable.
@@ -340,7 +343,7 @@ impl Config {
             pre_alloc_size_kib: 65_536,
             force_sync: true,
             fsync_warning_threshold_ms: 1000,
-            wal_io: WalIo::Auto,
+            wal_io: WalIo::Sync,
             global_outstanding_limit: 1000,
             autopurge_snap_retain_count: SNAP_RETAIN_COUNT_MIN,
             autopurge_purge_interval_hours: 0,
@@ -1670,7 +1673,7 @@ clientPort=2181
         assert_eq!(c.container_check_interval_ms, 60_000);
         assert_eq!(c.net_cores, 0);
         assert_eq!(c.max_client_outbound_bytes, 64 << 20);
-        assert_eq!(c.wal_io, WalIo::Auto);
+        assert_eq!(c.wal_io, WalIo::Sync);
         assert!(c.force_sync && !c.skip_acl && !c.extended_types_enabled);
         assert!(c.is_standalone());
         assert_eq!(
