@@ -6,9 +6,14 @@
 //! /dev/null), so a server that acknowledged any write of such a batch would be caught when
 //! the restarted server is asked for every acknowledged write.
 //!
+//! The same faults under the linearizability workload (`linz`): client histories across an
+//! fdatasync error, a torn write and a slow disk are checked as in tests/linearizability.rs.
+//!
 //! Run: `cargo test --release --features fault-injection --test disk_faults`.
 
 mod common;
+#[allow(dead_code)]
+mod linz;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -474,4 +479,47 @@ async fn slow_log_disk_still_acknowledges_only_durable_writes() {
             );
         })
         .await;
+}
+
+// ---- linearizability across log-disk faults -----------------------------------------------
+
+static LINZ_SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn linearizable_across(name: &str, fault: linz::run::Fault) {
+    if reference_server() {
+        return;
+    }
+    let _serial = LINZ_SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let seed = std::env::var("RK_LINZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(23);
+    println!("linearizability run {name}: seed {seed}");
+    let spec = linz::run::RunSpec {
+        name: name.into(),
+        fault,
+        rounds: 2,
+        ops_per_phase: 400,
+        workers: 6,
+        keys: 2,
+        ops_per_generation: 300,
+        generations: 200,
+        seed,
+    };
+    linz::run::run(spec, linz::run::Servers::standalone()).assert_clean();
+}
+
+#[test]
+fn linearizable_across_fsync_errors() {
+    linearizable_across("standalone/fsync-error", linz::run::Fault::DiskSyncError);
+}
+
+#[test]
+fn linearizable_across_torn_writes() {
+    linearizable_across("standalone/torn-write", linz::run::Fault::DiskTornWrite);
+}
+
+#[test]
+fn linearizable_on_a_slow_log_disk() {
+    linearizable_across("standalone/slow-disk", linz::run::Fault::DiskSlow);
 }

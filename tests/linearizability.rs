@@ -16,6 +16,8 @@
 //! net_soak` through every network fault.
 
 mod common;
+// The log-disk faults of `linz::run` are run by tests/disk_faults.rs (a fault-injection build).
+#[allow(dead_code)]
 mod linz;
 
 use linz::check::{

@@ -151,7 +151,8 @@ impl TestServer {
         self.spawn_with_env(&[]);
     }
 
-    fn spawn_with_env(&mut self, env: &[(&str, &str)]) {
+    /// `spawn` with extra environment variables for this run of the process only.
+    pub fn spawn_with_env(&mut self, env: &[(&str, &str)]) {
         assert!(self.child.is_none(), "server is already running");
         let log = OpenOptions::new()
             .create(true)

@@ -1,5 +1,5 @@
 //! One run: start the servers, set up the znodes, let workers and owners run, inject a
-//! process or network fault in rounds (each fault and each recovery waits for the clients
+//! process, network or (with a `fault-injection` build) log-disk fault in rounds (each fault and each recovery waits for the clients
 //! to make progress), stop, read everything back through every member, check, report.
 //! Network faults need an ensemble built with proxies between its members
 //! (`Servers::proxied`, `common::proxy`).
@@ -48,6 +48,13 @@ pub enum Fault {
     /// Delay every byte to and from a follower by 50–200 ms (and limit it to 32 kB/s in
     /// odd rounds); then back to normal.
     SlowFollower,
+    /// Restart the standalone server with its log set to fail an fdatasync a few batches
+    /// on (cargo feature `fault-injection`): it stops by itself; restart it clean.
+    DiskSyncError,
+    /// As `DiskSyncError`, with a write that lands only half of its batch.
+    DiskTornWrite,
+    /// Restart the standalone server with every log sync taking 30 ms longer; then clean.
+    DiskSlow,
 }
 
 impl Fault {
@@ -329,9 +336,48 @@ fn inject_process(servers: &mut Servers, fault: Fault, progress: &dyn Fn(&Server
             progress(servers);
             format!("SIGKILL leader {l} + follower {f} + restart")
         }
+        (Fault::DiskSyncError | Fault::DiskTornWrite, Servers::Standalone(s)) => {
+            let plan = if fault == Fault::DiskSyncError {
+                "fsync-error@30"
+            } else {
+                "torn-write@30"
+            };
+            s.stop();
+            // Not `start_again_with_env`: the reconnecting clients may reach the faulty
+            // batch before a readiness poll sees the server up.
+            s.spawn_with_env(&[(FAULTS_ENV, plan)]);
+            eprintln!("  restarted with {plan}");
+            let status = s
+                .wait_exit(DISK_FAULT_EXIT)
+                .unwrap_or_else(|| panic!("the server did not stop on {plan}\n{}", s.tail()));
+            assert_eq!(status.code(), Some(70), "{plan}: {status}\n{}", s.tail());
+            eprintln!("  stopped on it: {status}");
+            s.start_again();
+            progress(servers);
+            format!("{plan}: stopped (exit 70), restarted clean")
+        }
+        (Fault::DiskSlow, Servers::Standalone(s)) => {
+            let plan = "sync-delay-ms=30";
+            s.stop();
+            s.start_again_with_env(&[(FAULTS_ENV, plan)]);
+            eprintln!("  restarted with {plan}");
+            progress(servers);
+            let Servers::Standalone(s) = servers else {
+                unreachable!()
+            };
+            s.stop();
+            s.start_again();
+            progress(servers);
+            format!("{plan} then clean, each after a SIGTERM restart")
+        }
         (f, _) => panic!("fault {f:?} does not apply to these servers"),
     }
 }
+
+/// The log-fault switch of a server built with `fault-injection` (src/storage/fault.rs).
+const FAULTS_ENV: &str = "RINGKEEPER_FAULTS";
+/// The bound on a server's way to its injected fault; far above what it needs.
+const DISK_FAULT_EXIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 pub struct RunReport {
