@@ -815,49 +815,41 @@ impl ConsensusCore {
         };
         let now = self.now_ms();
         let session = txn.header.session_id;
-        let to = {
-            let e = self.ens.as_ref().expect("an ensemble member");
+        // The reply this member owes for the txn, if a client of its own sent it; taken out
+        // before the apply so the outbox can make room for it first (`make_room_for_reply`).
+        let waiting = {
+            let e = self.ens.as_mut().expect("an ensemble member");
             match &txn.body {
-                TxnBody::CreateSession { .. } => e.connects.get(&session).map(|r| r.to),
-                _ => e.forwarded.get(&(session, txn.header.cxid)).map(|r| r.to),
+                TxnBody::CreateSession { .. } => e.connects.remove(&session),
+                _ => e.forwarded.remove(&(session, txn.header.cxid)),
             }
         };
-        if let Some(to) = to {
-            self.make_room_for_reply(to);
+        if let Some(r) = &waiting {
+            self.make_room_for_reply(r.to);
         }
         let applied = self.tree.apply(&txn);
         self.last_zxid = self.last_zxid.max(zxid);
-        let e = self.ens.as_mut().expect("an ensemble member");
-        let mut close = None;
-        let reply = match &txn.body {
-            TxnBody::CreateSession { timeout_ms } => {
-                self.sessions.add(session, *timeout_ms, now);
-                e.connects.remove(&session).map(|mut r| {
-                    self.sessions.set_owner(session, r.to);
-                    r.zxid = zxid;
-                    r
-                })
-            }
-            _ => e
-                .forwarded
-                .remove(&(session, txn.header.cxid))
-                .map(|mut r| {
-                    r.zxid = zxid;
-                    r.body = ReplyBody::Result(applied.result.clone());
-                    r
-                }),
-        };
-        let reply = match reply {
-            Some(mut r) => {
-                self.config_reply(&mut r);
-                Some(r)
-            }
-            None => None,
-        };
-        if let TxnResult::SessionClosed = applied.result {
-            let owner = self.sessions.remove(session);
-            close = reply.as_ref().map(|r| r.to).or(owner);
+        if let TxnBody::CreateSession { timeout_ms } = &txn.body {
+            self.sessions.add(session, *timeout_ms, now);
         }
+        let reply = waiting.map(|mut r| {
+            r.zxid = zxid;
+            match &txn.body {
+                TxnBody::CreateSession { .. } => {
+                    self.sessions.set_owner(session, r.to);
+                }
+                _ => r.body = ReplyBody::Result(applied.result.clone()),
+            }
+            self.config_reply(&mut r);
+            r
+        });
+        let close = match applied.result {
+            TxnResult::SessionClosed => {
+                let owner = self.sessions.remove(session);
+                reply.as_ref().map(|r| r.to).or(owner)
+            }
+            _ => None,
+        };
         // A learner's tree holds nothing speculative: the flush versions its txns together.
         // A leader applies foreign txns only while it holds none of its own in flight.
         let speculative = self.pending.iter().any(|p| matches!(p, Pending::Txn(..)));
