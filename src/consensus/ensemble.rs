@@ -81,7 +81,7 @@ pub(super) struct Ensemble {
     election: Election,
     election_net: ElectionNet,
     pub(super) election_rx: Receiver<(Sid, Notification)>,
-    zab_net: ZabNet,
+    pub(super) zab_net: ZabNet,
     pub(super) zab_rx: Receiver<ZabEvent>,
     epochs: EpochFiles,
     accepted_epoch: i64,

@@ -251,6 +251,9 @@ impl ConsensusCore {
                 && snap_rx.is_empty();
             if idle || self.outbox.len() >= outbox::FLUSH_MAX {
                 self.flush();
+                if let Some(e) = &self.ens {
+                    e.zab_net.flush();
+                }
             }
         }
     }

@@ -1,7 +1,9 @@
 //! The quorum port's connections: the leader listens and accepts learners (each names
 //! itself in its first packet, FOLLOWERINFO or OBSERVERINFO), a learner dials its leader.
-//! Packets are encoded on the caller's thread and written by one task per link, which
-//! coalesces whatever is queued into one write: proposals pipeline without a syscall each.
+//! Packets are encoded on the caller's thread into a per-link buffer that `flush` hands to
+//! the link's writer task: the consensus loop flushes once it has nothing more to read, so
+//! a burst of proposals, commits or acks costs the writer one wake-up and one write, not one
+//! each (every wake-up is a context switch on the quorum-net thread).
 //!
 //! Everything that happens arrives as a `ZabEvent` on a crossbeam channel, for the thread
 //! that drives the `Leader`/`Learner` machine.
@@ -39,6 +41,18 @@ struct Link {
     tx: mpsc::UnboundedSender<Vec<u8>>,
 }
 
+struct Corked {
+    generation: u64,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    buf: Vec<u8>,
+    packets: usize,
+}
+
+/// A link's buffer is handed over early once it holds this many packets or bytes, so a
+/// consensus loop that stays busy still sends regularly.
+const CORK_MAX_PACKETS: usize = 64;
+const CORK_MAX_BYTES: usize = 256 << 10;
+
 #[derive(Default)]
 struct Links {
     by_sid: HashMap<Sid, Link>,
@@ -49,6 +63,8 @@ struct Links {
 pub struct ZabNet {
     me: Sid,
     links: Arc<Mutex<Links>>,
+    /// Encoded packets not yet handed to their link, with the link they were sent on.
+    corked: Mutex<HashMap<Sid, Corked>>,
     rt: tokio::runtime::Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     listener_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -80,6 +96,7 @@ impl ZabNet {
         Ok(ZabNet {
             me,
             links: Arc::new(Mutex::new(Links::default())),
+            corked: Mutex::new(HashMap::new()),
             rt: handle,
             stop: Some(stop_tx),
             listener_task: Mutex::new(None),
@@ -156,21 +173,63 @@ impl ZabNet {
         });
     }
 
-    /// Queues `msg` for `to`; silently dropped if there is no link (its loss shows up as a
-    /// `Disconnected` event).
+    /// Queues `msg` for `to` until the next `flush`; silently dropped if there is no link
+    /// (its loss shows up as a `Disconnected` event). Packets keep the link they were sent
+    /// on: one that is replaced before the flush still gets them, as it would have unbuffered.
     pub fn send(&self, to: Sid, msg: &Msg) {
-        let mut buf = Vec::new();
-        encode_packet(&to_packet(msg, self.me), &mut buf);
-        if let Some(l) = self.links.lock().expect("links lock").by_sid.get(&to) {
-            let _ = l.tx.send(buf);
+        let mut corked = self.corked.lock().expect("corked lock");
+        let current = {
+            let links = self.links.lock().expect("links lock");
+            links.by_sid.get(&to).map(|l| (l.generation, l.tx.clone()))
+        };
+        let Some((generation, tx)) = current else {
+            return;
+        };
+        let c = corked.entry(to).or_insert_with(|| Corked {
+            generation,
+            tx: tx.clone(),
+            buf: Vec::new(),
+            packets: 0,
+        });
+        if c.generation != generation {
+            let old = std::mem::replace(
+                c,
+                Corked {
+                    generation,
+                    tx,
+                    buf: Vec::new(),
+                    packets: 0,
+                },
+            );
+            let _ = old.tx.send(old.buf);
+        }
+        encode_packet(&to_packet(msg, self.me), &mut c.buf);
+        c.packets += 1;
+        if c.packets >= CORK_MAX_PACKETS || c.buf.len() >= CORK_MAX_BYTES {
+            c.packets = 0;
+            let buf = std::mem::take(&mut c.buf);
+            let _ = c.tx.send(buf);
         }
     }
 
+    /// Hands every buffered packet to its link's writer.
+    pub fn flush(&self) {
+        let mut corked = self.corked.lock().expect("corked lock");
+        for (_, c) in corked.drain() {
+            if !c.buf.is_empty() {
+                let _ = c.tx.send(c.buf);
+            }
+        }
+    }
+
+    /// Closes the link to `sid` after what was sent to it.
     pub fn close(&self, sid: Sid) {
+        self.flush();
         self.links.lock().expect("links lock").by_sid.remove(&sid);
     }
 
     pub fn close_all(&self) {
+        self.flush();
         self.links.lock().expect("links lock").by_sid.clear();
     }
 }
@@ -375,7 +434,10 @@ mod tests {
             while let Some((i, acts)) = pending_actions.pop_front() {
                 for a in acts {
                     match a {
-                        Action::Send { to, msg } => nets[i].send(to, &msg),
+                        Action::Send { to, msg } => {
+                            nets[i].send(to, &msg);
+                            nets[i].flush();
+                        }
                         Action::Append { zxid, .. } => {
                             let more = match &mut machines[i] {
                                 M::L(l) => l.on_durable(zxid),
