@@ -503,7 +503,7 @@ fn linearizable_across(name: &str, fault: linz::run::Fault) {
         workers: 6,
         keys: 2,
         ops_per_generation: 300,
-        generations: 200,
+        generations: 600,
         seed,
     };
     linz::run::run(spec, linz::run::Servers::standalone()).assert_clean();

@@ -50,10 +50,11 @@ fn spec(name: &str, fault: Fault, rounds: usize, seed: u64) -> RunSpec {
     // milliseconds, so many more overlap on a register: shorter register histories keep
     // the linearizability search within its budget (one of 137 operations took 13 M
     // steps).
+    // Enough generations that a run rarely uses them up (the workers idle once it does).
     let (ops_per_generation, generations) = if fault.is_network() {
-        (100, 600)
+        (100, 1500)
     } else {
-        (300, 200)
+        (300, 600)
     };
     RunSpec {
         name: name.into(),

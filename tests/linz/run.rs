@@ -600,6 +600,21 @@ pub fn check(rec: &Recorder, w: &Workload, children: &[String]) -> RunReport {
                                 let mine: Vec<_> =
                                     records.iter().filter(|x| x.op.key() == Some(key)).collect();
                                 let init = CasRegister::default();
+                                if std::env::var_os("RK_LINZ_TRACE").is_some() {
+                                    eprintln!(
+                                        "  checking register r{key}: {} operations, {} unknown",
+                                        mine.len(),
+                                        mine.iter().filter(|r| r.is_unknown()).count()
+                                    );
+                                    if let Ok(dir) = std::env::var("RK_LINZ_DUMP") {
+                                        let text: Vec<String> =
+                                            mine.iter().map(|r| r.to_line()).collect();
+                                        let _ = std::fs::write(
+                                            format!("{dir}/r{key}.txt"),
+                                            text.join("\n"),
+                                        );
+                                    }
+                                }
                                 let t = Instant::now();
                                 let lin = check_register_linearizable(&init, &mine);
                                 let tl = t.elapsed();

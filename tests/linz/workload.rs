@@ -59,10 +59,12 @@ impl Workload {
         self.keys * self.generations
     }
 
-    /// The registers in use once `ok` operations have succeeded.
-    fn generation(&self, ok: usize) -> std::ops::Range<usize> {
-        let g = (ok / self.ops_per_generation).min(self.generations - 1);
-        g * self.keys..(g + 1) * self.keys
+    /// The registers in use once `ok` operations have succeeded; `None` once every
+    /// generation is used up (a faster server gets there: the workers then wait rather
+    /// than pile thousands of operations on the last registers, which no search finishes).
+    fn generation(&self, ok: usize) -> Option<std::ops::Range<usize>> {
+        let g = ok / self.ops_per_generation;
+        (g < self.generations).then(|| g * self.keys..(g + 1) * self.keys)
     }
 
     pub fn connect_string(&self) -> String {
@@ -199,6 +201,7 @@ pub async fn worker(rec: Arc<Recorder>, w: Arc<Workload>, id: usize, stop: Arc<A
     let mut thread = rec.new_thread();
     let mut seen_version = vec![0i32; w.registers()];
     let mut n: u64 = 0;
+    let mut exhausted = false;
     while !stop.load(Ordering::SeqCst) {
         let z = match &zk {
             Some(z) if !z.state().is_terminal() => z.clone(),
@@ -218,8 +221,17 @@ pub async fn worker(rec: Arc<Recorder>, w: Arc<Workload>, id: usize, stop: Arc<A
                 }
             }
         };
+        let Some(keys) = w.generation(rec.ok_count()) else {
+            if !exhausted {
+                exhausted = true;
+                eprintln!(
+                    "  worker {id}: every register generation is used up; idle until the end"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
         n += 1;
-        let keys = w.generation(rec.ok_count());
         let key = keys.start + rng.below(keys.len() as u64) as usize;
         let value = ((id as u64 + 1) << 32) | n;
         let roll = rng.below(100);
@@ -383,7 +395,10 @@ pub async fn final_reads(rec: &Recorder, w: &Workload) -> Vec<String> {
             .await
             .unwrap_or_else(|e| panic!("final session on {addr}: {e}"));
         let thread = rec.new_thread();
-        for key in 0..w.generation(rec.ok_count()).end {
+        let used = w
+            .generation(rec.ok_count())
+            .map_or(w.registers(), |g| g.end);
+        for key in 0..used {
             let p = register_path(key);
             let invoke = rec.tick();
             let r = bounded(async {
