@@ -322,6 +322,7 @@ impl ConsensusCore {
         self.shared.role.set(ServerRole::Looking);
         self.post_evict_all();
         self.pending.clear();
+        self.drop_group();
         self.shared.outstanding.store(0, Ordering::Relaxed);
         // Vote with what is durable: wait for the log to sync what it was given.
         while self.durable_zxid < last_logged {
@@ -333,6 +334,9 @@ impl ConsensusCore {
         self.refresh_committed_tree();
         self.tree = (*self.committed_tree).clone();
         self.last_zxid = self.committed_zxid;
+        // Txns the machine committed but a group still held are the uncommitted tail now:
+        // logged, in `history`, settled by the next leader's sync.
+        self.commit_point = self.committed_zxid;
         self.flush();
     }
 
@@ -723,8 +727,14 @@ impl ConsensusCore {
     /// while; the leader keeps committing meanwhile) and holds back what follows it for `to`.
     fn send_snapshot(&mut self, to: Sid, zxid: Zxid) {
         self.refresh_committed_tree();
-        debug_assert_eq!(self.committed_tree.last_zxid(), zxid);
-        let tree = self.committed_tree.clone();
+        let tree = match self.tree_at(zxid) {
+            Ok(t) => t,
+            Err(why) => {
+                tracing::error!("cannot build the tree at {zxid:#x} for SNAP to {to}: {why}");
+                self.ens().zab_net.close(to);
+                return;
+            }
+        };
         let e = self.ens();
         e.snapshot_generation += 1;
         let generation = e.snapshot_generation;
@@ -783,12 +793,44 @@ impl ConsensusCore {
         }
     }
 
+    /// The committed tree as of `zxid`: `committed_tree`, plus the committed txns after it
+    /// that a group still holds, replayed from `history`.
+    fn tree_at(&self, zxid: Zxid) -> Result<Arc<crate::tree::DataTree>, String> {
+        let base = self.committed_tree.last_zxid();
+        if base == zxid {
+            return Ok(self.committed_tree.clone());
+        }
+        if base > zxid {
+            return Err(format!("the committed tree is already at {base:#x}"));
+        }
+        let e = self.ens.as_ref().expect("an ensemble member");
+        let mut tree = (*self.committed_tree).clone();
+        for (z, payload) in e.history.iter().filter(|(z, _)| *z > base && *z <= zxid) {
+            let txn = Txn::decode(payload).map_err(|err| format!("txn {z:#x}: {err}"))?;
+            tree.apply(&txn);
+        }
+        if tree.last_zxid() != zxid {
+            return Err(format!(
+                "history reaches {:#x}, not {zxid:#x}",
+                tree.last_zxid()
+            ));
+        }
+        Ok(Arc::new(tree))
+    }
+
     /// The machine says `zxid` is committed.
     fn apply_committed(&mut self, zxid: Zxid, payload: &[u8]) {
-        let ours = self.pending.iter().find_map(|p| match p {
-            Pending::Txn(c, _) => Some(c.zxid),
-            Pending::Marker { .. } => None,
-        }) == Some(zxid);
+        // Our own txns are contiguous from the first pending one; some before `zxid` may be
+        // held for the rest of their group (`group`).
+        let ours = self
+            .pending
+            .iter()
+            .find_map(|p| match p {
+                Pending::Txn(c, _) => Some(c.zxid),
+                Pending::Marker { .. } => None,
+            })
+            .is_some_and(|first| first <= zxid);
+        self.commit_point = self.commit_point.max(zxid);
         if ours {
             // Prepped here and already in the (speculative) tree.
             self.release(zxid);
@@ -922,8 +964,10 @@ impl ConsensusCore {
                 self.submit(session, cxid, body, None, None);
             }
             op::SYNC => {
-                if self.last_zxid <= self.committed_zxid {
-                    let zxid = self.committed_zxid;
+                // The machine's commit point, not the (group-held) view: the COMMITs up to it
+                // are already on the link, so SyncDone follows exactly the txns before it.
+                if self.last_zxid <= self.commit_point {
+                    let zxid = self.commit_point;
                     self.ens().zab_net.send(from, &Msg::SyncDone { zxid });
                 } else {
                     let after = self.last_zxid;
@@ -984,7 +1028,7 @@ impl ConsensusCore {
 
     /// Leader: forwarded syncs whose preceding proposals have all committed.
     fn answer_syncs(&mut self) {
-        let committed = self.committed_zxid;
+        let committed = self.commit_point;
         let e = self.ens();
         while e.sync_waiters.front().is_some_and(|w| w.0 <= committed) {
             let (_, to) = e.sync_waiters.pop_front().expect("checked");

@@ -10,6 +10,7 @@
 mod ensemble;
 pub use ensemble::RecoveredTail;
 mod forward;
+mod group;
 pub mod msg;
 mod outbox;
 mod reconfig;
@@ -97,6 +98,11 @@ pub struct ConsensusCore {
     metrics: Option<Arc<crate::metrics::Metrics>>,
     /// What the net cores have not been sent yet.
     outbox: outbox::Outbox,
+    /// The prepped txns at the tail of `pending` still waiting for a version (`group`).
+    group: group::Group,
+    /// Highest zxid known committed (durable in standalone, `Apply`d in an ensemble); ahead
+    /// of `committed_zxid` while the rest of its group is open.
+    commit_point: Zxid,
 }
 
 fn wall_ms() -> i64 {
@@ -168,6 +174,8 @@ impl ConsensusCore {
             snapshots: None,
             metrics: None,
             outbox: outbox::Outbox::default(),
+            group: group::Group::default(),
+            commit_point: z,
         }
     }
 
@@ -226,6 +234,7 @@ impl ConsensusCore {
                 default(tick) => {}
             }
             if shutting_down {
+                self.cut_group();
                 self.flush();
                 // Finish what is in flight, then stop: the log thread syncs the batch it
                 // holds and ends.
@@ -250,6 +259,7 @@ impl ConsensusCore {
                 && election_rx.is_empty()
                 && snap_rx.is_empty();
             if idle || self.outbox.len() >= outbox::FLUSH_MAX {
+                self.cut_group();
                 self.flush();
                 if let Some(e) = &self.ens {
                     e.zab_net.flush();
@@ -519,6 +529,8 @@ impl ConsensusCore {
             }
             return;
         };
+        let reply_to = reply.as_ref().map(|r| r.to);
+        self.make_room_in_group(reply_to);
         self.last_zxid = zxid;
         let txn = Txn {
             header: TxnHeader {
@@ -556,13 +568,14 @@ impl ConsensusCore {
         self.pending.push_back(Pending::Txn(
             Committed {
                 zxid,
-                tree: Some(Arc::new(self.tree.clone())),
+                tree: None,
                 events: applied.events,
                 reply,
                 close,
             },
             Instant::now(),
         ));
+        self.joined_group(reply_to);
         self.publish_log_queue();
         self.shared
             .outstanding
@@ -570,6 +583,8 @@ impl ConsensusCore {
     }
 
     fn marker(&mut self, reply: Reply) {
+        // `after` must be a txn with a version: the marker is released with it.
+        self.cut_group();
         if self.pending.is_empty() {
             self.post_reply(reply);
         } else {
@@ -583,6 +598,7 @@ impl ConsensusCore {
     /// A reply that must follow every txn up to `after` (a follower's sync: the leader's
     /// commit point when it answered).
     fn marker_after(&mut self, reply: Reply, after: Zxid) {
+        self.cut_group();
         if self.pending.is_empty() && after <= self.committed_zxid {
             self.post_reply(reply);
         } else {
@@ -596,27 +612,42 @@ impl ConsensusCore {
             // Durable is not committed in an ensemble: the Zab machine decides.
             self.ensemble_durable(z);
         } else {
+            self.commit_point = self.commit_point.max(z);
             self.release(z);
         }
         self.publish_log_queue();
     }
 
     /// Posts, in order, every pending txn up to `upto` (now committed) and every marker
-    /// queued behind them.
+    /// queued behind them; whole groups only (`group`): a txn without a version waits for
+    /// the one that ends its group.
     fn release(&mut self, upto: Zxid) {
+        let mut limit = self.committed_zxid;
+        for p in &self.pending {
+            match p {
+                Pending::Txn(c, _) if c.zxid > upto => break,
+                Pending::Txn(c, _) if c.tree.is_some() => limit = c.zxid,
+                _ => {}
+            }
+        }
+        let mut in_group = false;
         while let Some(front) = self.pending.front() {
             let ready = match front {
-                Pending::Txn(c, _) => c.zxid <= upto,
-                Pending::Marker { after, .. } => *after <= upto,
+                Pending::Txn(c, _) => c.zxid <= limit,
+                Pending::Marker { after, .. } => *after <= limit,
             };
             if !ready {
                 break;
+            }
+            if !in_group && matches!(front, Pending::Txn(..)) && self.front_group_collides() {
+                self.flush();
             }
             match self.pending.pop_front() {
                 Some(Pending::Txn(c, prepped)) => {
                     if let Some(m) = &self.metrics {
                         m.record_commit(prepped.elapsed().as_micros() as u64);
                     }
+                    in_group = c.tree.is_none();
                     self.publish(c);
                 }
                 Some(Pending::Marker { mut reply, .. }) => {

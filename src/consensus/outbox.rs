@@ -45,6 +45,10 @@ impl Outbox {
     pub(super) fn len(&self) -> usize {
         self.items.len()
     }
+
+    pub(super) fn has_reply(&self, to: ConnRef) -> bool {
+        self.replied.contains(&to)
+    }
 }
 
 impl ConsensusCore {
