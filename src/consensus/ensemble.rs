@@ -287,6 +287,7 @@ impl ConsensusCore {
 
     /// Leaves the current role (closing every client connection) and starts an election.
     pub(super) fn go_looking(&mut self, why: &str) {
+        self.now = Instant::now();
         let now = self.now_ms();
         let was = self.shared.role.get();
         tracing::info!("{}: {why}; LOOKING", was.name());
@@ -331,6 +332,7 @@ impl ConsensusCore {
                 Err(_) => break,
             }
         }
+        self.now = Instant::now();
         self.refresh_committed_tree();
         self.tree = (*self.committed_tree).clone();
         self.last_zxid = self.committed_zxid;

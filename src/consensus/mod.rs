@@ -91,6 +91,9 @@ pub struct ConsensusCore {
     /// The ensemble this server is a member of; `None` in standalone mode.
     ens: Option<Box<ensemble::Ensemble>>,
     started: Instant,
+    /// The time as of this loop iteration (`run`): one clock read per wake-up, not one per
+    /// message, request, and commit.
+    now: Instant,
     next_reap_ms: u64,
     shared: Arc<SharedState>,
     /// Hands committed tree versions to the snapshot thread every so many commits.
@@ -170,6 +173,7 @@ impl ConsensusCore {
             durable_rx,
             ens: None,
             started,
+            now: started,
             shared,
             snapshots: None,
             metrics: None,
@@ -195,7 +199,7 @@ impl ConsensusCore {
     }
 
     fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        self.now.duration_since(self.started).as_millis() as u64
     }
 
     /// Runs until a Shutdown message arrives or every sender is gone.
@@ -233,6 +237,7 @@ impl ConsensusCore {
                 },
                 default(tick) => {}
             }
+            self.now = Instant::now();
             if shutting_down {
                 self.cut_group();
                 self.flush();
@@ -259,11 +264,13 @@ impl ConsensusCore {
                 && election_rx.is_empty()
                 && snap_rx.is_empty();
             if idle || self.outbox.len() >= outbox::FLUSH_MAX {
-                self.cut_group();
-                self.flush();
+                // Proposals and commits first: waking a net core can take this CPU away
+                // for a while, and the followers' half of the pipeline should not wait.
                 if let Some(e) = &self.ens {
                     e.zab_net.flush();
                 }
+                self.cut_group();
+                self.flush();
             }
         }
     }
@@ -573,7 +580,7 @@ impl ConsensusCore {
                 reply,
                 close,
             },
-            Instant::now(),
+            self.now,
         ));
         self.joined_group(reply_to);
         self.publish_log_queue();
@@ -645,7 +652,7 @@ impl ConsensusCore {
             match self.pending.pop_front() {
                 Some(Pending::Txn(c, prepped)) => {
                     if let Some(m) = &self.metrics {
-                        m.record_commit(prepped.elapsed().as_micros() as u64);
+                        m.record_commit(self.now.duration_since(prepped).as_micros() as u64);
                     }
                     in_group = c.tree.is_none();
                     self.publish(c);

@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 
 use super::vote::Sid;
 use super::zab::Msg;
-use super::zab_wire::{encode_packet, from_leader, from_learner, read_packet, to_packet};
+use super::zab_wire::{encode_msg, from_leader, from_learner, read_packet};
 
 /// Largest packet a learner may send (forwarded requests are bounded by jute.maxbuffer).
 const MAX_FROM_LEARNER: usize = 64 << 20;
@@ -203,7 +203,7 @@ impl ZabNet {
             );
             let _ = old.tx.send(old.buf);
         }
-        encode_packet(&to_packet(msg, self.me), &mut c.buf);
+        encode_msg(msg, self.me, &mut c.buf);
         c.packets += 1;
         if c.packets >= CORK_MAX_PACKETS || c.buf.len() >= CORK_MAX_BYTES {
             c.packets = 0;
@@ -503,7 +503,7 @@ mod tests {
         use std::io::{Read, Write};
         // A PING first instead of FOLLOWERINFO.
         let mut b = Vec::new();
-        encode_packet(&to_packet(&Msg::Ping, 9), &mut b);
+        encode_msg(&Msg::Ping, 9, &mut b);
         s.write_all(&b).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut one = [0u8; 1];

@@ -59,9 +59,25 @@ pub struct QuorumPacket {
 }
 
 pub fn encode_packet(p: &QuorumPacket, out: &mut Vec<u8>) {
-    out.extend_from_slice(&p.typ.to_be_bytes());
-    out.extend_from_slice(&p.zxid.to_be_bytes());
-    match &p.data {
+    put_packet(out, p.typ, p.zxid, p.data.as_deref());
+}
+
+/// Encodes `msg` as `to_packet` would, writing the steady-state messages (proposals,
+/// commits, acks) straight into `out` rather than through a packet of their own.
+pub fn encode_msg(msg: &Msg, me: Sid, out: &mut Vec<u8>) {
+    match msg {
+        Msg::Proposal { zxid, txn } => put_packet(out, PROPOSAL, *zxid, Some(txn)),
+        Msg::Inform { zxid, txn } => put_packet(out, INFORM, *zxid, Some(txn)),
+        Msg::Commit { zxid } => put_packet(out, COMMIT, *zxid, None),
+        Msg::Ack { zxid } => put_packet(out, ACK, *zxid, None),
+        _ => encode_packet(&to_packet(msg, me), out),
+    }
+}
+
+fn put_packet(out: &mut Vec<u8>, typ: i32, zxid: i64, data: Option<&[u8]>) {
+    out.extend_from_slice(&typ.to_be_bytes());
+    out.extend_from_slice(&zxid.to_be_bytes());
+    match data {
         Some(d) => {
             out.extend_from_slice(&(d.len() as i32).to_be_bytes());
             out.extend_from_slice(d);
@@ -320,6 +336,9 @@ mod tests {
     async fn round_trip(msg: Msg, from_leader_side: bool) -> Msg {
         let mut bytes = Vec::new();
         encode_packet(&to_packet(&msg, 7), &mut bytes);
+        let mut direct = Vec::new();
+        encode_msg(&msg, 7, &mut direct);
+        assert_eq!(direct, bytes, "encode_msg and to_packet agree on {msg:?}");
         // Two packets back to back: the reader must stop exactly at the boundary.
         let copy = bytes.clone();
         bytes.extend_from_slice(&copy);
