@@ -165,15 +165,12 @@ pub fn spawn(
         })
 }
 
-/// Publish the log thread's histograms at most this often while busy (always before idling):
-/// folding one into the other walks every bucket, which at 1 ms cost more than recording.
-const PUBLISH_EVERY: Duration = Duration::from_millis(100);
-
-/// The log thread's own histograms, folded into the shared copy when it is free.
+/// Records each batch into the shared histograms when their lock is free (a reader holds
+/// it for a moment), else into local ones folded in later. Folding walks every bucket, so
+/// it is done only after such a miss, never per batch.
 struct Recorder {
     local: LogHistograms,
     dirty: bool,
-    published: std::time::Instant,
     warn_threshold_ms: u64,
     stats: Arc<LogStats>,
 }
@@ -183,8 +180,32 @@ impl Recorder {
         let Some(last) = done.last() else {
             return true;
         };
+        // The consensus core first: the bookkeeping below is not on a write's path.
+        let delivered = durable.send(last.last_zxid).is_ok();
+        let mut shared = self.stats.histograms.try_lock().ok();
+        if let Some(h) = shared.as_deref_mut() {
+            if self.dirty {
+                // Same bounds on both sides: add cannot fail.
+                let _ = h.batch_txns.add(&self.local.batch_txns);
+                let _ = h.sync_us.add(&self.local.sync_us);
+                self.local.batch_txns.reset();
+                self.local.sync_us.reset();
+                self.dirty = false;
+            }
+        }
         for d in done {
-            self.local.batch_txns.saturating_record(d.txns as u64);
+            let h = match shared.as_deref_mut() {
+                Some(h) => h,
+                None => {
+                    self.dirty = true;
+                    &mut self.local
+                }
+            };
+            h.batch_txns.saturating_record(d.txns as u64);
+            if let Some(sync) = d.sync {
+                h.sync_us
+                    .saturating_record((sync.as_micros() as u64).max(1));
+            }
             self.stats.txns.fetch_add(d.txns as u64, Ordering::Relaxed);
             self.stats
                 .bytes
@@ -194,7 +215,6 @@ impl Recorder {
                 .fetch_max(d.txns as u64, Ordering::Relaxed);
             if let Some(sync) = d.sync {
                 let us = sync.as_micros() as u64;
-                self.local.sync_us.saturating_record(us.max(1));
                 self.stats.syncs.fetch_add(1, Ordering::Relaxed);
                 self.stats.sync_us_total.fetch_add(us, Ordering::Relaxed);
                 self.stats.sync_us_max.fetch_max(us, Ordering::Relaxed);
@@ -207,27 +227,20 @@ impl Recorder {
                 }
             }
         }
-        self.dirty = true;
-        if self.published.elapsed() >= PUBLISH_EVERY {
-            self.publish();
-        }
-        durable.send(last.last_zxid).is_ok()
+        delivered
     }
 
-    /// Folds the local histograms into the shared ones unless a reader holds the lock
-    /// (then the next call does it).
+    /// Folds what a busy lock left in the local histograms into the shared ones.
     fn publish(&mut self) {
         if !self.dirty {
             return;
         }
         if let Ok(mut shared) = self.stats.histograms.try_lock() {
-            // Same bounds on both sides: add cannot fail.
             let _ = shared.batch_txns.add(&self.local.batch_txns);
             let _ = shared.sync_us.add(&self.local.sync_us);
             self.local.batch_txns.reset();
             self.local.sync_us.reset();
             self.dirty = false;
-            self.published = std::time::Instant::now();
         }
     }
 }
@@ -249,7 +262,6 @@ pub fn run(
     let mut rec = Recorder {
         local: LogHistograms::default(),
         dirty: false,
-        published: std::time::Instant::now(),
         warn_threshold_ms,
         stats: stats.clone(),
     };
