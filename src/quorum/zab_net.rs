@@ -1,15 +1,19 @@
 //! The quorum port's connections: the leader listens and accepts learners (each names
 //! itself in its first packet, FOLLOWERINFO or OBSERVERINFO), a learner dials its leader.
-//! Packets are encoded on the caller's thread into a per-link buffer that `flush` hands to
-//! the link's writer task: the consensus loop flushes once it has nothing more to read, so
-//! a burst of proposals, commits or acks costs the writer one wake-up and one write, not one
-//! each (every wake-up is a context switch on the quorum-net thread).
+//! Packets are encoded on the caller's thread into a per-link buffer that `flush` writes:
+//! the consensus loop flushes once it has nothing more to read, so a burst of proposals,
+//! commits or acks is one write. The flush writes to the socket itself (non-blocking) and
+//! hands the link's writer task only what the socket would not take, or everything while
+//! the task still holds bytes: in the common case no other thread wakes to send (each
+//! wake-up is a context switch, the dearest thing on a small machine).
 //!
 //! Everything that happens arrives as a `ZabEvent` on a crossbeam channel, for the thread
 //! that drives the `Leader`/`Learner` machine.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,12 +42,52 @@ pub enum ZabEvent {
 
 struct Link {
     generation: u64,
+    writer: Writer,
+}
+
+/// The sending side of a link: the socket, written directly, and its writer task for the
+/// rest.
+#[derive(Clone)]
+struct Writer {
     tx: mpsc::UnboundedSender<Vec<u8>>,
+    /// A clone of the link's socket (shares its non-blocking mode).
+    direct: Arc<std::net::TcpStream>,
+    /// Bytes handed to the task and not yet written: direct writes wait for zero, so the
+    /// stream keeps its order.
+    queued: Arc<AtomicUsize>,
+}
+
+impl Writer {
+    /// Writes what the socket takes now and queues the rest. Only the thread that drives
+    /// the machine sends, so nothing is queued between the check and the write.
+    fn write(&self, buf: Vec<u8>) {
+        let mut from = 0;
+        if self.queued.load(Ordering::Acquire) == 0 {
+            loop {
+                match (&*self.direct).write(&buf[from..]) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        from += n;
+                        if from == buf.len() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    // A broken link: its reader reports the loss.
+                    Err(_) => return,
+                }
+            }
+        }
+        let rest = if from == 0 { buf } else { buf[from..].to_vec() };
+        self.queued.fetch_add(rest.len(), Ordering::AcqRel);
+        let _ = self.tx.send(rest);
+    }
 }
 
 struct Corked {
     generation: u64,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    writer: Writer,
     buf: Vec<u8>,
     packets: usize,
 }
@@ -155,11 +199,15 @@ impl ZabNet {
                 Ok::<_, std::io::Error>(s)
             };
             match tokio::time::timeout(CONNECT_TIMEOUT, dial).await {
-                Ok(Ok(s)) => {
-                    let generation = register(&links, leader, s, events.clone());
-                    debug!(leader, addr, generation, "connected to leader");
-                    let _ = events.send(ZabEvent::Connected(leader));
-                }
+                Ok(Ok(s)) => match register(&links, leader, s, events.clone()) {
+                    Ok(generation) => {
+                        debug!(leader, addr, generation, "connected to leader");
+                        let _ = events.send(ZabEvent::Connected(leader));
+                    }
+                    Err(e) => {
+                        let _ = events.send(ZabEvent::Disconnected(leader, format!("{addr}: {e}")));
+                    }
+                },
                 Ok(Err(e)) => {
                     let _ = events.send(ZabEvent::Disconnected(leader, format!("{addr}: {e}")));
                 }
@@ -180,14 +228,17 @@ impl ZabNet {
         let mut corked = self.corked.lock().expect("corked lock");
         let current = {
             let links = self.links.lock().expect("links lock");
-            links.by_sid.get(&to).map(|l| (l.generation, l.tx.clone()))
+            links
+                .by_sid
+                .get(&to)
+                .map(|l| (l.generation, l.writer.clone()))
         };
-        let Some((generation, tx)) = current else {
+        let Some((generation, writer)) = current else {
             return;
         };
         let c = corked.entry(to).or_insert_with(|| Corked {
             generation,
-            tx: tx.clone(),
+            writer: writer.clone(),
             buf: Vec::new(),
             packets: 0,
         });
@@ -196,28 +247,30 @@ impl ZabNet {
                 c,
                 Corked {
                     generation,
-                    tx,
+                    writer,
                     buf: Vec::new(),
                     packets: 0,
                 },
             );
-            let _ = old.tx.send(old.buf);
+            if !old.buf.is_empty() {
+                old.writer.write(old.buf);
+            }
         }
         encode_msg(msg, self.me, &mut c.buf);
         c.packets += 1;
         if c.packets >= CORK_MAX_PACKETS || c.buf.len() >= CORK_MAX_BYTES {
             c.packets = 0;
             let buf = std::mem::take(&mut c.buf);
-            let _ = c.tx.send(buf);
+            c.writer.write(buf);
         }
     }
 
-    /// Hands every buffered packet to its link's writer.
+    /// Writes every buffered packet to its link.
     pub fn flush(&self) {
         let mut corked = self.corked.lock().expect("corked lock");
         for (_, c) in corked.drain() {
             if !c.buf.is_empty() {
-                let _ = c.tx.send(c.buf);
+                c.writer.write(c.buf);
             }
         }
     }
@@ -241,6 +294,13 @@ async fn accept_learner(
     events: Sender<ZabEvent>,
 ) {
     let _ = s.set_nodelay(true);
+    let (s, direct) = match with_direct_clone(s) {
+        Ok(x) => x,
+        Err(e) => {
+            warn!(%remote, "quorum connection: {e}");
+            return;
+        }
+    };
     let (r, w) = s.into_split();
     let mut r = BufReader::new(r);
     let first = tokio::time::timeout(CONNECT_TIMEOUT, read_packet(&mut r, MAX_FROM_LEARNER)).await;
@@ -262,16 +322,37 @@ async fn accept_learner(
         }
         Err(_) => return,
     };
-    let generation = attach(&links, sid, r, w, false, events.clone());
+    let generation = attach(&links, sid, r, w, direct, false, events.clone());
     debug!(sid, %remote, generation, "learner connected");
     let _ = events.send(ZabEvent::Connected(sid));
     let _ = events.send(ZabEvent::Message(sid, msg));
 }
 
 /// A learner's link to its leader.
-fn register(links: &Arc<Mutex<Links>>, sid: Sid, s: TcpStream, events: Sender<ZabEvent>) -> u64 {
+fn register(
+    links: &Arc<Mutex<Links>>,
+    sid: Sid,
+    s: TcpStream,
+    events: Sender<ZabEvent>,
+) -> std::io::Result<u64> {
+    let (s, direct) = with_direct_clone(s)?;
     let (r, w) = s.into_split();
-    attach(links, sid, BufReader::new(r), w, true, events)
+    Ok(attach(
+        links,
+        sid,
+        BufReader::new(r),
+        w,
+        direct,
+        true,
+        events,
+    ))
+}
+
+/// The socket back, and a std handle on it for `Writer::write` (same non-blocking mode).
+fn with_direct_clone(s: TcpStream) -> std::io::Result<(TcpStream, std::net::TcpStream)> {
+    let std = s.into_std()?;
+    let direct = std.try_clone()?;
+    Ok((TcpStream::from_std(std)?, direct))
 }
 
 /// Starts the reader and writer of one link and records it, replacing (closing) any
@@ -281,15 +362,28 @@ fn attach(
     sid: Sid,
     mut r: BufReader<tokio::net::tcp::OwnedReadHalf>,
     mut w: tokio::net::tcp::OwnedWriteHalf,
+    direct: std::net::TcpStream,
     from_leader_side: bool,
     events: Sender<ZabEvent>,
 ) -> u64 {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let writer = Writer {
+        tx,
+        direct: Arc::new(direct),
+        queued: queued.clone(),
+    };
     let generation = {
         let mut l = links.lock().expect("links lock");
         l.next_generation += 1;
         let g = l.next_generation;
-        l.by_sid.insert(sid, Link { generation: g, tx });
+        l.by_sid.insert(
+            sid,
+            Link {
+                generation: g,
+                writer,
+            },
+        );
         g
     };
     tokio::spawn(async move {
@@ -300,6 +394,7 @@ fn attach(
             if w.write_all(&buf).await.is_err() {
                 break;
             }
+            queued.fetch_sub(buf.len(), Ordering::AcqRel);
         }
     });
     let links = links.clone();
