@@ -501,7 +501,7 @@ fn linearizable_across(name: &str, fault: linz::run::Fault) {
         rounds: 2,
         ops_per_phase: 400,
         workers: 6,
-        keys: 2,
+        keys: 4,
         ops_per_generation: 300,
         generations: 600,
         seed,

@@ -24,11 +24,14 @@ impl Daemon {
     }
 
     fn with(extra: &str) -> Daemon {
+        Daemon::on_port(extra, free_port())
+    }
+
+    fn on_port(extra: &str, port: u16) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("ringkeeper-svc-")
             .tempdir()
             .expect("tempdir");
-        let port = free_port();
         std::fs::write(
             dir.path().join("zoo.cfg"),
             format!(
@@ -178,8 +181,10 @@ fn stop_and_status_with_nothing_running() {
 
 #[test]
 fn start_on_a_used_port_fails_with_the_reason() {
-    let d = Daemon::new();
-    let _taken = std::net::TcpListener::bind(("127.0.0.1", d.port)).expect("take the port");
+    // Held from the start: a port picked free and bound later can be taken by any
+    // connection's ephemeral port in between.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("take a port");
+    let d = Daemon::on_port("", taken.local_addr().expect("local addr").port());
     let o = d.run("start");
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}{err}");

@@ -128,6 +128,7 @@ pub struct Recorder {
     clock: AtomicU64,
     next_thread: AtomicU32,
     ok: AtomicUsize,
+    unknown_writes: AtomicUsize,
     records: Mutex<Vec<Record>>,
     ephemerals: Mutex<Vec<Ephemeral>>,
 }
@@ -145,6 +146,9 @@ impl Recorder {
         if matches!(r.outcome, Outcome::Ok(_)) {
             self.ok.fetch_add(1, Ordering::SeqCst);
         }
+        if r.is_unknown() && matches!(r.op, Op::Write { .. } | Op::Cas { .. }) {
+            self.unknown_writes.fetch_add(1, Ordering::SeqCst);
+        }
         self.records.lock().expect("records lock").push(r);
     }
 
@@ -155,6 +159,11 @@ impl Recorder {
     /// Operations recorded so far that returned ok.
     pub fn ok_count(&self) -> usize {
         self.ok.load(Ordering::SeqCst)
+    }
+
+    /// Register writes and compare-and-sets recorded so far with an unknown outcome.
+    pub fn unknown_writes(&self) -> usize {
+        self.unknown_writes.load(Ordering::SeqCst)
     }
 
     /// Registers a new ephemeral; returns its index.

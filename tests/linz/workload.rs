@@ -28,6 +28,9 @@ async fn bounded<T>(
         .unwrap_or(Err(ClientError::Timeout(RAW_CALL_TIMEOUT)))
 }
 
+/// See `Workload::generation`.
+const UNKNOWN_WRITES_PER_GENERATION: usize = 3;
+
 pub fn register_path(key: usize) -> String {
     format!("{BASE}/r{key}")
 }
@@ -59,11 +62,15 @@ impl Workload {
         self.keys * self.generations
     }
 
-    /// The registers in use once `ok` operations have succeeded; `None` once every
-    /// generation is used up (a faster server gets there: the workers then wait rather
-    /// than pile thousands of operations on the last registers, which no search finishes).
-    fn generation(&self, ok: usize) -> Option<std::ops::Range<usize>> {
-        let g = ok / self.ops_per_generation;
+    /// The registers in use once `rec` holds what it holds: the next generation every
+    /// `ops_per_generation` ok operations, and every `UNKNOWN_WRITES_PER_GENERATION`
+    /// writes of unknown outcome, so the next fault's unknowns land on fresh registers
+    /// (each one multiplies the search). `None` once every generation is used up (a faster
+    /// server gets there: the workers then wait rather than pile thousands of operations on
+    /// the last registers, which no search finishes).
+    fn generation(&self, rec: &Recorder) -> Option<std::ops::Range<usize>> {
+        let g = rec.ok_count() / self.ops_per_generation
+            + rec.unknown_writes() / UNKNOWN_WRITES_PER_GENERATION;
         (g < self.generations).then(|| g * self.keys..(g + 1) * self.keys)
     }
 
@@ -221,7 +228,7 @@ pub async fn worker(rec: Arc<Recorder>, w: Arc<Workload>, id: usize, stop: Arc<A
                 }
             }
         };
-        let Some(keys) = w.generation(rec.ok_count()) else {
+        let Some(keys) = w.generation(&rec) else {
             if !exhausted {
                 exhausted = true;
                 eprintln!(
@@ -395,9 +402,7 @@ pub async fn final_reads(rec: &Recorder, w: &Workload) -> Vec<String> {
             .await
             .unwrap_or_else(|e| panic!("final session on {addr}: {e}"));
         let thread = rec.new_thread();
-        let used = w
-            .generation(rec.ok_count())
-            .map_or(w.registers(), |g| g.end);
+        let used = w.generation(&rec).map_or(w.registers(), |g| g.end);
         for key in 0..used {
             let p = register_path(key);
             let invoke = rec.tick();
