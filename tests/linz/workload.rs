@@ -402,7 +402,7 @@ pub async fn final_reads(rec: &Recorder, w: &Workload) -> Vec<String> {
             .await
             .unwrap_or_else(|e| panic!("final session on {addr}: {e}"));
         let thread = rec.new_thread();
-        let used = w.generation(&rec).map_or(w.registers(), |g| g.end);
+        let used = w.generation(rec).map_or(w.registers(), |g| g.end);
         for key in 0..used {
             let p = register_path(key);
             let invoke = rec.tick();
