@@ -226,36 +226,32 @@ impl ZabNet {
     /// on: one that is replaced before the flush still gets them, as it would have unbuffered.
     pub fn send(&self, to: Sid, msg: &Msg) {
         let mut corked = self.corked.lock().expect("corked lock");
+        let corked_generation = corked.get(&to).map(|c| c.generation);
         let current = {
             let links = self.links.lock().expect("links lock");
-            links
-                .by_sid
-                .get(&to)
-                .map(|l| (l.generation, l.writer.clone()))
+            links.by_sid.get(&to).map(|l| {
+                // The writer is cloned only for a link's first packet since the last flush.
+                let writer = (corked_generation != Some(l.generation)).then(|| l.writer.clone());
+                (l.generation, writer)
+            })
         };
         let Some((generation, writer)) = current else {
             return;
         };
-        let c = corked.entry(to).or_insert_with(|| Corked {
-            generation,
-            writer: writer.clone(),
-            buf: Vec::new(),
-            packets: 0,
-        });
-        if c.generation != generation {
-            let old = std::mem::replace(
-                c,
-                Corked {
-                    generation,
-                    writer,
-                    buf: Vec::new(),
-                    packets: 0,
-                },
-            );
-            if !old.buf.is_empty() {
-                old.writer.write(old.buf);
+        if let Some(writer) = writer {
+            let fresh = Corked {
+                generation,
+                writer,
+                buf: Vec::new(),
+                packets: 0,
+            };
+            if let Some(old) = corked.insert(to, fresh) {
+                if !old.buf.is_empty() {
+                    old.writer.write(old.buf);
+                }
             }
         }
+        let c = corked.get_mut(&to).expect("corked above");
         encode_msg(msg, self.me, &mut c.buf);
         c.packets += 1;
         if c.packets >= CORK_MAX_PACKETS || c.buf.len() >= CORK_MAX_BYTES {
