@@ -8,7 +8,7 @@ use super::check::{
     check_ephemerals, check_register_linearizable, check_register_sequential,
     check_sequential_creates, CasRegister, Verdict,
 };
-use super::history::{Op, Outcome, Recorder};
+use super::history::{Op, Outcome, Record, Recorder};
 use super::workload::{final_reads, leftover_ephemerals, owner, setup, worker, Workload};
 use crate::common::ensemble::TestEnsemble;
 use crate::common::TestServer;
@@ -564,6 +564,14 @@ pub fn run(spec: RunSpec, mut servers: Servers) -> RunReport {
     report
 }
 
+/// Writes one register's history to `RK_LINZ_DUMP`/r<key>.txt, if set (for `replay`).
+fn dump_register(key: usize, mine: &[&Record]) {
+    if let Ok(dir) = std::env::var("RK_LINZ_DUMP") {
+        let text: Vec<String> = mine.iter().map(|r| r.to_line()).collect();
+        let _ = std::fs::write(format!("{dir}/r{key}.txt"), text.join("\n"));
+    }
+}
+
 /// Runs every check on a recorded run.
 pub fn check(rec: &Recorder, w: &Workload, children: &[String]) -> RunReport {
     let records = rec.records();
@@ -606,14 +614,7 @@ pub fn check(rec: &Recorder, w: &Workload, children: &[String]) -> RunReport {
                                         mine.len(),
                                         mine.iter().filter(|r| r.is_unknown()).count()
                                     );
-                                    if let Ok(dir) = std::env::var("RK_LINZ_DUMP") {
-                                        let text: Vec<String> =
-                                            mine.iter().map(|r| r.to_line()).collect();
-                                        let _ = std::fs::write(
-                                            format!("{dir}/r{key}.txt"),
-                                            text.join("\n"),
-                                        );
-                                    }
+                                    dump_register(key, &mine);
                                 }
                                 let t = Instant::now();
                                 let lin = check_register_linearizable(&init, &mine);
@@ -627,14 +628,7 @@ pub fn check(rec: &Recorder, w: &Workload, children: &[String]) -> RunReport {
                                         mine.len(),
                                         mine.iter().filter(|r| r.is_unknown()).count()
                                     );
-                                    if let Ok(dir) = std::env::var("RK_LINZ_DUMP") {
-                                        let text: Vec<String> =
-                                            mine.iter().map(|r| r.to_line()).collect();
-                                        let _ = std::fs::write(
-                                            format!("{dir}/r{key}.txt"),
-                                            text.join("\n"),
-                                        );
-                                    }
+                                    dump_register(key, &mine);
                                 }
                                 (key, mine.len(), lin, seq)
                             })
