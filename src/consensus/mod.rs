@@ -605,7 +605,6 @@ impl ConsensusCore {
     /// A reply that must follow every txn up to `after` (a follower's sync: the leader's
     /// commit point when it answered).
     fn marker_after(&mut self, reply: Reply, after: Zxid) {
-        self.cut_group();
         if self.pending.is_empty() && after <= self.committed_zxid {
             self.post_reply(reply);
         } else {

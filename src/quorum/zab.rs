@@ -177,8 +177,8 @@ impl ZabConfig {
     }
 }
 
-/// What the local log holds when a role starts.
-#[derive(Debug, Clone)]
+/// What the local log holds when a role starts (`default()`: nothing, epoch 0).
+#[derive(Debug, Clone, Default)]
 pub struct LogView {
     pub accepted_epoch: i64,
     pub current_epoch: i64,
@@ -1119,16 +1119,6 @@ mod tests {
         assert_eq!(l.last_committed(), 0x1_0000_0003);
     }
 
-    fn empty_log() -> LogView {
-        LogView {
-            accepted_epoch: 0,
-            current_epoch: 0,
-            last_committed: 0,
-            base: 0,
-            entries: Vec::new(),
-        }
-    }
-
     fn gives_up(acts: &[Action]) -> bool {
         acts.iter().any(|a| matches!(a, Action::GiveUp(_)))
     }
@@ -1136,13 +1126,13 @@ mod tests {
     /// Redialing a leader that never answers does not restart initLimit (1 s here).
     #[test]
     fn learner_redials_count_init_limit_from_the_first_dial() {
-        let (first, _) = Learner::new(cfg(1), 3, &empty_log(), 0);
-        let (mut again, _) = Learner::new(cfg(1), 3, &empty_log(), 900);
+        let (first, _) = Learner::new(cfg(1), 3, &LogView::default(), 0);
+        let (mut again, _) = Learner::new(cfg(1), 3, &LogView::default(), 900);
         again.continue_from(&first);
         assert!(!gives_up(&again.on_tick(999)));
         assert!(gives_up(&again.on_tick(1000)));
         // A different leader is a new attempt.
-        let (mut other, _) = Learner::new(cfg(1), 2, &empty_log(), 900);
+        let (mut other, _) = Learner::new(cfg(1), 2, &LogView::default(), 900);
         other.continue_from(&first);
         assert!(!gives_up(&other.on_tick(1000)));
     }

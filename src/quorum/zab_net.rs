@@ -462,16 +462,6 @@ mod tests {
         }
     }
 
-    fn empty_log() -> LogView {
-        LogView {
-            accepted_epoch: 0,
-            current_epoch: 0,
-            last_committed: 0,
-            base: 0,
-            entries: Vec::new(),
-        }
-    }
-
     enum M {
         Waiting,
         L(Leader),
@@ -512,7 +502,7 @@ mod tests {
         // sync has to send it the committed history (DIFF) while proposals keep flowing.
         nets[0].connect(3, addr.clone());
         let mut second_joined = false;
-        let (l, acts) = Leader::new(cfg(3), empty_log(), now());
+        let (l, acts) = Leader::new(cfg(3), LogView::default(), now());
         machines.push(M::L(l));
         pending_actions.push_back((2, acts));
         let mut proposed = 0;
@@ -565,7 +555,8 @@ mod tests {
             };
             let acts = match (&mut machines[i], ev) {
                 (M::Waiting, ZabEvent::Connected(leader)) => {
-                    let (f, acts) = Learner::new(cfg(i as Sid + 1), leader, &empty_log(), now());
+                    let (f, acts) =
+                        Learner::new(cfg(i as Sid + 1), leader, &LogView::default(), now());
                     machines[i] = M::F(f);
                     acts
                 }

@@ -165,12 +165,30 @@ pub fn spawn(
         })
 }
 
+impl LogHistograms {
+    /// Adds everything recorded here to `into` and empties this one. Walks every bucket.
+    fn move_into(&mut self, into: &mut LogHistograms) {
+        // Same bounds on both sides: add cannot fail.
+        let _ = into.batch_txns.add(&self.batch_txns);
+        let _ = into.sync_us.add(&self.sync_us);
+        self.batch_txns.reset();
+        self.sync_us.reset();
+    }
+
+    fn record(&mut self, txns: usize, sync_us: Option<u64>) {
+        self.batch_txns.saturating_record(txns as u64);
+        if let Some(us) = sync_us {
+            self.sync_us.saturating_record(us.max(1));
+        }
+    }
+}
+
 /// Records each batch into the shared histograms when their lock is free (a reader holds
 /// it for a moment), else into local ones folded in later. Folding walks every bucket, so
-/// it is done only after such a miss, never per batch.
+/// it is done only after such a miss, never per batch. (Every batch records its size, so
+/// the local histograms hold something exactly when `batch_txns` is not empty.)
 struct Recorder {
     local: LogHistograms,
-    dirty: bool,
     warn_threshold_ms: u64,
     stats: Arc<LogStats>,
 }
@@ -184,28 +202,16 @@ impl Recorder {
         let delivered = durable.send(last.last_zxid).is_ok();
         let mut shared = self.stats.histograms.try_lock().ok();
         if let Some(h) = shared.as_deref_mut() {
-            if self.dirty {
-                // Same bounds on both sides: add cannot fail.
-                let _ = h.batch_txns.add(&self.local.batch_txns);
-                let _ = h.sync_us.add(&self.local.sync_us);
-                self.local.batch_txns.reset();
-                self.local.sync_us.reset();
-                self.dirty = false;
+            if !self.local.batch_txns.is_empty() {
+                self.local.move_into(h);
             }
         }
         for d in done {
-            let h = match shared.as_deref_mut() {
-                Some(h) => h,
-                None => {
-                    self.dirty = true;
-                    &mut self.local
-                }
-            };
-            h.batch_txns.saturating_record(d.txns as u64);
-            if let Some(sync) = d.sync {
-                h.sync_us
-                    .saturating_record((sync.as_micros() as u64).max(1));
-            }
+            let sync_us = d.sync.map(|s| s.as_micros() as u64);
+            shared
+                .as_deref_mut()
+                .unwrap_or(&mut self.local)
+                .record(d.txns, sync_us);
             self.stats.txns.fetch_add(d.txns as u64, Ordering::Relaxed);
             self.stats
                 .bytes
@@ -213,8 +219,7 @@ impl Recorder {
             self.stats
                 .batch_txns_max
                 .fetch_max(d.txns as u64, Ordering::Relaxed);
-            if let Some(sync) = d.sync {
-                let us = sync.as_micros() as u64;
+            if let Some(us) = sync_us {
                 self.stats.syncs.fetch_add(1, Ordering::Relaxed);
                 self.stats.sync_us_total.fetch_add(us, Ordering::Relaxed);
                 self.stats.sync_us_max.fetch_max(us, Ordering::Relaxed);
@@ -232,15 +237,11 @@ impl Recorder {
 
     /// Folds what a busy lock left in the local histograms into the shared ones.
     fn publish(&mut self) {
-        if !self.dirty {
+        if self.local.batch_txns.is_empty() {
             return;
         }
         if let Ok(mut shared) = self.stats.histograms.try_lock() {
-            let _ = shared.batch_txns.add(&self.local.batch_txns);
-            let _ = shared.sync_us.add(&self.local.sync_us);
-            self.local.batch_txns.reset();
-            self.local.sync_us.reset();
-            self.dirty = false;
+            self.local.move_into(&mut shared);
         }
     }
 }
@@ -261,7 +262,6 @@ pub fn run(
     let _ = stats.backend.set(kind);
     let mut rec = Recorder {
         local: LogHistograms::default(),
-        dirty: false,
         warn_threshold_ms,
         stats: stats.clone(),
     };
