@@ -78,16 +78,16 @@ pub enum Servers {
 
 impl Servers {
     pub fn ensemble(n: usize) -> Servers {
-        let mut e = TestEnsemble::new(n, 0, "");
-        e.spawn_all();
-        let ids: Vec<u64> = (1..=n as u64).collect();
-        e.wait_serving(&ids);
-        Servers::Ensemble(e)
+        Servers::serving(TestEnsemble::new(n, 0, ""), n)
     }
 
     /// An ensemble whose members reach each other only through proxies, for network faults.
     pub fn proxied(n: usize) -> Servers {
-        let mut e = TestEnsemble::with_proxies(n, 0, "");
+        Servers::serving(TestEnsemble::with_proxies(n, 0, ""), n)
+    }
+
+    /// Starts all `n` members of `e` and waits until every one serves.
+    fn serving(mut e: TestEnsemble, n: usize) -> Servers {
         e.spawn_all();
         let ids: Vec<u64> = (1..=n as u64).collect();
         e.wait_serving(&ids);
