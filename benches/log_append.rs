@@ -155,7 +155,7 @@ fn stream(c: &mut Criterion) {
                 true,
                 segments,
                 rx,
-                dtx,
+                dtx.into(),
                 BatchLimits::default(),
                 u64::MAX,
                 stats.clone(),

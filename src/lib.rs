@@ -24,6 +24,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod consensus;
+pub mod doorbell;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod metrics;

@@ -29,6 +29,7 @@ use crossbeam_channel::Receiver;
 use super::msg::{Committed, Reply, ReplyBody};
 use super::role::ServerRole;
 use super::{forward, granted, reconfig, refused, wall_ms, ConsensusCore, Pending};
+use crate::doorbell::Sleeper;
 use crate::prep::{self, PrepCtx};
 use crate::proto::opcode as op;
 use crate::proto::records::ConnectRequest;
@@ -82,7 +83,6 @@ pub(super) struct Ensemble {
     election_net: ElectionNet,
     pub(super) election_rx: Receiver<(Sid, Notification)>,
     pub(super) zab_net: ZabNet,
-    pub(super) zab_rx: Receiver<ZabEvent>,
     epochs: EpochFiles,
     accepted_epoch: i64,
     current_epoch: i64,
@@ -111,7 +111,7 @@ pub(super) struct Ensemble {
     /// that must follow it, held back so the link keeps its order.
     snapshots: HashMap<Sid, (u64, Vec<Msg>)>,
     snapshot_generation: u64,
-    snap_tx: crossbeam_channel::Sender<SnapshotDone>,
+    snap_tx: crate::doorbell::Sender<SnapshotDone>,
     pub(super) snap_rx: Receiver<SnapshotDone>,
     /// Leader: the member each session's client is connected to, as last created or
     /// revalidated there; writes arriving through another member fail with SESSIONMOVED.
@@ -127,6 +127,7 @@ impl Ensemble {
         data_dir: &std::path::Path,
         tail: RecoveredTail,
         config_text: Vec<u8>,
+        sleeper: &Sleeper,
     ) -> anyhow::Result<Ensemble> {
         use anyhow::Context;
         let me = cfg.me;
@@ -143,7 +144,7 @@ impl Ensemble {
             .read(epochs::ACCEPTED)
             .context("reading acceptedEpoch")?
             .unwrap_or(current_epoch);
-        let (etx, election_rx) = crossbeam_channel::unbounded();
+        let (etx, election_rx) = sleeper.channel();
         let peers = cfg
             .election_addrs
             .iter()
@@ -160,9 +161,9 @@ impl Ensemble {
             etx,
         )
         .with_context(|| format!("binding the election port {}", cfg.election_listen))?;
-        let (ztx, zab_rx) = crossbeam_channel::unbounded();
-        let (snap_tx, snap_rx) = crossbeam_channel::unbounded();
-        let zab_net = ZabNet::start(me, ztx).context("starting the quorum transport")?;
+        let (snap_tx, snap_rx) = sleeper.channel();
+        let zab_net = ZabNet::start(me, sleeper.registry()?, sleeper.bell())
+            .context("starting the quorum transport")?;
         let zab_cfg = ZabConfig {
             me,
             voters: cfg.voters.clone(),
@@ -180,7 +181,6 @@ impl Ensemble {
             election_net,
             election_rx,
             zab_net,
-            zab_rx,
             epochs,
             accepted_epoch,
             current_epoch,
@@ -240,12 +240,17 @@ impl ConsensusCore {
         tail: RecoveredTail,
     ) -> anyhow::Result<Self> {
         let config_text = self.settings.config_text.clone().into_bytes();
+        let sleeper = self
+            .sleeper
+            .as_ref()
+            .expect("the consensus thread's sleeper until it runs");
         let e = Ensemble::start(
             cfg,
             self.settings.tick_time_ms,
             &self.settings.data_dir,
             tail,
             config_text,
+            sleeper,
         )?;
         self.last_zxid = self.tree.last_zxid();
         self.durable_zxid = e.last_logged;

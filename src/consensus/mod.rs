@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{never, select, Receiver, Sender};
+use crossbeam_channel::{never, Receiver, Sender, TryRecvError};
 
+use crate::doorbell::Sleeper;
 use crate::prep::{self, PrepCtx};
 use crate::proto::opcode as op;
 use crate::proto::records::{ConnectRequest, ConnectResponse};
@@ -86,6 +87,9 @@ pub struct ConsensusCore {
     cores: Vec<CoreMailbox>,
     log: LogStage,
     durable_rx: Receiver<Zxid>,
+    /// Where the loop sleeps (taken by `run`): its channels' senders and its Zab links'
+    /// sockets wake it.
+    sleeper: Option<Sleeper>,
     /// The tree as of `committed_zxid`: what a new role starts from and SNAP sends.
     committed_tree: Arc<DataTree>,
     /// The ensemble this server is a member of; `None` in standalone mode.
@@ -147,6 +151,7 @@ impl ConsensusCore {
         cores: Vec<CoreMailbox>,
         log: LogStage,
         durable_rx: Receiver<Zxid>,
+        sleeper: Sleeper,
         shared: Arc<SharedState>,
     ) -> Self {
         let started = Instant::now();
@@ -171,6 +176,7 @@ impl ConsensusCore {
             cores,
             log,
             durable_rx,
+            sleeper: Some(sleeper),
             ens: None,
             started,
             now: started,
@@ -207,35 +213,68 @@ impl ConsensusCore {
         // Timers (expiry buckets, the container reaper) are checked at least this often; fine
         // enough that a 100 ms reaper interval means ~100 ms.
         let tick = Duration::from_millis((self.settings.tick_time_ms / 40).clamp(5, 50));
+        let mut sleeper = self.sleeper.take().expect("run once");
         let durable_rx = self.durable_rx.clone();
-        let (election_rx, zab_rx, snap_rx) = match &self.ens {
-            Some(e) => (e.election_rx.clone(), e.zab_rx.clone(), e.snap_rx.clone()),
-            None => (never(), never(), never()),
+        let (election_rx, snap_rx) = match &self.ens {
+            Some(e) => (e.election_rx.clone(), e.snap_rx.clone()),
+            None => (never(), never()),
         };
         if self.ens.is_some() {
             self.go_looking("starting");
         }
         let mut shutting_down = false;
+        // Zab sockets the poll reported readable, and the events read from them.
+        let mut ready = Vec::new();
+        let mut zab_events = Vec::new();
         loop {
-            select! {
-                recv(rx) -> m => match m {
-                    Ok(ToConsensus::Shutdown) | Err(_) => shutting_down = true,
-                    Ok(m) => self.handle(m),
-                },
-                recv(durable_rx) -> z => match z {
-                    Ok(z) => self.on_durable(z),
-                    Err(_) => return,
-                },
-                recv(election_rx) -> m => if let Ok((from, n)) = m {
-                    self.on_notification(from, n);
-                },
-                recv(zab_rx) -> ev => if let Ok(ev) = ev {
+            // One of each kind of work per turn, Zab links read as far as they go: none
+            // waits behind a burst of another.
+            let mut worked = false;
+            match rx.try_recv() {
+                Ok(ToConsensus::Shutdown) | Err(TryRecvError::Disconnected) => shutting_down = true,
+                Ok(m) => {
+                    worked = true;
+                    self.handle(m);
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            match durable_rx.try_recv() {
+                Ok(z) => {
+                    worked = true;
+                    self.on_durable(z);
+                }
+                Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Empty) => {}
+            }
+            if let Ok((from, n)) = election_rx.try_recv() {
+                worked = true;
+                self.on_notification(from, n);
+            }
+            if let Ok(d) = snap_rx.try_recv() {
+                worked = true;
+                self.on_snapshot_done(d);
+            }
+            if let Some(e) = &self.ens {
+                e.zab_net.poll(&ready, &mut zab_events);
+                ready.clear();
+                for ev in zab_events.drain(..) {
+                    worked = true;
                     self.on_zab_event(ev);
-                },
-                recv(snap_rx) -> d => if let Ok(d) = d {
-                    self.on_snapshot_done(d);
-                },
-                default(tick) => {}
+                }
+            }
+            if !worked && !shutting_down {
+                let zab = self.ens.as_ref().map(|e| &e.zab_net);
+                sleeper.sleep(
+                    tick,
+                    || {
+                        !(rx.is_empty()
+                            && durable_rx.is_empty()
+                            && election_rx.is_empty()
+                            && snap_rx.is_empty()
+                            && zab.is_none_or(|z| !z.has_more()))
+                    },
+                    &mut ready,
+                );
             }
             self.now = Instant::now();
             if shutting_down {
@@ -260,9 +299,10 @@ impl ConsensusCore {
             self.on_timers();
             let idle = rx.is_empty()
                 && durable_rx.is_empty()
-                && zab_rx.is_empty()
                 && election_rx.is_empty()
-                && snap_rx.is_empty();
+                && snap_rx.is_empty()
+                && ready.is_empty()
+                && self.ens.as_ref().is_none_or(|e| !e.zab_net.has_more());
             if idle || self.outbox.len() >= outbox::FLUSH_MAX {
                 // Proposals and commits first: waking a net core can take this CPU away
                 // for a while, and the followers' half of the pipeline should not wait.

@@ -5,15 +5,15 @@
 //! is worthless once a newer one exists).
 //!
 //! It runs on its own thread with a current-thread tokio runtime. Received notifications
-//! go to a crossbeam channel for whoever drives the `Election` machine; `ElectionNet::send`
-//! queues one for a peer.
+//! go to a channel (a `doorbell::Sender`, which wakes the consensus thread) for whoever
+//! drives the `Election` machine; `ElectionNet::send` queues one for a peer.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
+use crate::doorbell::Sender;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -326,8 +326,8 @@ mod tests {
         let cfgs = configs(2);
         let (tx1, rx1) = crossbeam_channel::unbounded();
         let (tx2, rx2) = crossbeam_channel::unbounded();
-        let n1 = ElectionNet::start(cfgs[0].clone(), tx1).unwrap();
-        let n2 = ElectionNet::start(cfgs[1].clone(), tx2).unwrap();
+        let n1 = ElectionNet::start(cfgs[0].clone(), tx1.into()).unwrap();
+        let n2 = ElectionNet::start(cfgs[1].clone(), tx2.into()).unwrap();
         // The lower sid speaks first: its dial is closed and 2 dials back; the pending
         // vote must still arrive.
         n1.send(2, &note(1), b"");
@@ -342,12 +342,12 @@ mod tests {
     fn a_peer_that_comes_up_late_still_gets_the_newest_vote() {
         let cfgs = configs(2);
         let (tx2, rx2) = crossbeam_channel::unbounded();
-        let n2 = ElectionNet::start(cfgs[1].clone(), tx2).unwrap();
+        let n2 = ElectionNet::start(cfgs[1].clone(), tx2.into()).unwrap();
         n2.send(1, &note(7), b"");
         n2.send(1, &note(8), b"");
         std::thread::sleep(Duration::from_millis(300));
         let (tx1, rx1) = crossbeam_channel::unbounded();
-        let _n1 = ElectionNet::start(cfgs[0].clone(), tx1).unwrap();
+        let _n1 = ElectionNet::start(cfgs[0].clone(), tx1.into()).unwrap();
         let (_, got) = rx1.recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(got, note(8), "only the newest pending vote is kept");
         drop(rx2);
@@ -357,7 +357,7 @@ mod tests {
     fn garbage_on_the_election_port_is_refused() {
         let cfgs = configs(1);
         let (tx, rx) = crossbeam_channel::unbounded();
-        let n = ElectionNet::start(cfgs[0].clone(), tx).unwrap();
+        let n = ElectionNet::start(cfgs[0].clone(), tx.into()).unwrap();
         let mut s = std::net::TcpStream::connect(n.local_addr()).unwrap();
         use std::io::{Read, Write};
         s.write_all(&[0x7f; 40]).unwrap();
@@ -375,7 +375,7 @@ mod tests {
         let (tx, rx) = crossbeam_channel::unbounded::<(usize, Sid, Notification)>();
         for (i, c) in cfgs.iter().enumerate() {
             let (ntx, nrx) = crossbeam_channel::unbounded();
-            nets.push(ElectionNet::start(c.clone(), ntx).unwrap());
+            nets.push(ElectionNet::start(c.clone(), ntx.into()).unwrap());
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for (from, n) in nrx {

@@ -1,23 +1,26 @@
 //! The quorum port's connections: the leader listens and accepts learners (each names
 //! itself in its first packet, FOLLOWERINFO or OBSERVERINFO), a learner dials its leader.
+//!
+//! Connecting and accepting run on the `quorum-net` thread; after that, a link is read by
+//! the thread that drives the `Leader`/`Learner` machine (the consensus thread), which
+//! sleeps in epoll (`doorbell::Sleeper`) with the links' sockets registered and reads
+//! whatever arrived in `poll`. A proposal, ack or commit so reaches the machine with one
+//! wake-up, not two (a reader thread's, then the machine's).
+//!
 //! Packets are encoded on the caller's thread into a per-link buffer that `flush` writes:
 //! the consensus loop flushes once it has nothing more to read, so a burst of proposals,
 //! commits or acks is one write. The flush writes to the socket itself (non-blocking) and
 //! hands the link's writer task only what the socket would not take, or everything while
-//! the task still holds bytes: in the common case no other thread wakes to send (each
-//! wake-up is a context switch, the dearest thing on a small machine).
-//!
-//! Everything that happens arrives as a `ZabEvent` on a crossbeam channel, for the thread
-//! that drives the `Leader`/`Learner` machine.
+//! the task still holds bytes: in the common case no other thread wakes to send either.
 
-use std::collections::HashMap;
-use std::io::Write;
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
+use mio::{Interest, Registry, Token};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -25,13 +28,16 @@ use tracing::{debug, warn};
 
 use super::vote::Sid;
 use super::zab::Msg;
-use super::zab_wire::{encode_msg, from_leader, from_learner, read_packet};
+use super::zab_wire::{encode_msg, from_leader, from_learner, read_packet, take_packet};
+use crate::doorbell::Doorbell;
 
 /// Largest packet a learner may send (forwarded requests are bounded by jute.maxbuffer).
 const MAX_FROM_LEARNER: usize = 64 << 20;
 /// Largest packet from the leader: a SNAP carries a whole tree.
 const MAX_FROM_LEADER: usize = 1 << 30;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes read from one link per `poll`, so one busy link cannot hold the loop.
+const READ_BUDGET: usize = 256 << 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZabEvent {
@@ -103,16 +109,175 @@ struct Links {
     next_generation: u64,
 }
 
+impl Links {
+    fn is_current(&self, sid: Sid, generation: u64) -> bool {
+        self.by_sid
+            .get(&sid)
+            .is_some_and(|l| l.generation == generation)
+    }
+}
+
+/// The receiving side of a link, read by the thread that calls `ZabNet::poll`.
+struct LinkReader {
+    sid: Sid,
+    generation: u64,
+    stream: mio::net::TcpStream,
+    /// Bytes read and not yet parsed are `buf[start..end]`; the rest of `buf` is room.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    from_leader_side: bool,
+    /// The leader's side: FOLLOWERINFO/OBSERVERINFO, read while accepting.
+    first: Option<Msg>,
+}
+
+/// Room a link's buffer starts with, and the least it offers a read.
+const READ_CHUNK: usize = 64 << 10;
+
+enum Step {
+    /// Read everything there was (the socket would block).
+    Drained,
+    /// The budget ran out with more to read.
+    More,
+    Closed(String),
+}
+
+impl LinkReader {
+    fn new(
+        sid: Sid,
+        generation: u64,
+        stream: mio::net::TcpStream,
+        read_already: &[u8],
+        from_leader_side: bool,
+        first: Option<Msg>,
+    ) -> LinkReader {
+        let mut buf = vec![0; READ_CHUNK.max(read_already.len())];
+        buf[..read_already.len()].copy_from_slice(read_already);
+        LinkReader {
+            sid,
+            generation,
+            stream,
+            buf,
+            start: 0,
+            end: read_already.len(),
+            from_leader_side,
+            first,
+        }
+    }
+
+    fn token(&self) -> Token {
+        Token(self.generation as usize)
+    }
+
+    /// Makes at least `READ_CHUNK` of room after `end`: parsed bytes go first, then the
+    /// buffer doubles (a packet bigger than the buffer, such as a SNAP, grows it).
+    fn make_room(&mut self) {
+        if self.buf.len() - self.end >= READ_CHUNK {
+            return;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < READ_CHUNK {
+            let grown = (self.buf.len() * 2).max(self.end + READ_CHUNK);
+            self.buf.resize(grown, 0);
+        }
+    }
+
+    /// Reads up to the budget and parses every whole packet into `out`.
+    fn read(&mut self, out: &mut Vec<Msg>) -> Step {
+        let limit = if self.from_leader_side {
+            MAX_FROM_LEADER
+        } else {
+            MAX_FROM_LEARNER
+        };
+        let mut taken = 0;
+        let step = loop {
+            if taken >= READ_BUDGET {
+                break Step::More;
+            }
+            self.make_room();
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(0) => break Step::Closed("connection closed by the peer".into()),
+                Ok(n) => {
+                    self.end += n;
+                    taken += n;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Step::Drained,
+                Err(e) => break Step::Closed(e.to_string()),
+            }
+        };
+        // Whole packets before a close still count: the peer sent them.
+        loop {
+            let p = match take_packet(&self.buf[self.start..self.end], limit) {
+                Ok(Some((p, used))) => {
+                    self.start += used;
+                    p
+                }
+                Ok(None) => break,
+                Err(e) => return Step::Closed(e.to_string()),
+            };
+            let msg = if self.from_leader_side {
+                from_leader(p)
+            } else {
+                from_learner(p).map(|(m, _)| m)
+            };
+            match msg {
+                Ok(m) => out.push(m),
+                Err(e) => return Step::Closed(e.to_string()),
+            }
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        step
+    }
+}
+
+/// What `quorum-net` hands the polling thread, in order: a new link (its `Connected`) or a
+/// dial that failed.
+enum Arrival {
+    Link(LinkReader),
+    Event(ZabEvent),
+}
+
+struct Arrivals {
+    queue: Mutex<VecDeque<Arrival>>,
+    bell: Arc<Doorbell>,
+}
+
+impl Arrivals {
+    fn push(&self, a: Arrival) {
+        self.queue.lock().expect("arrivals lock").push_back(a);
+        self.bell.ring();
+    }
+}
+
+/// The polling thread's links.
+#[derive(Default)]
+struct Readers {
+    by_token: HashMap<Token, LinkReader>,
+    /// Links whose last read stopped at the budget.
+    more: Vec<Token>,
+}
+
 /// Quorum-port networking for one server. Dropping it stops its thread and closes links.
 pub struct ZabNet {
     me: Sid,
     links: Arc<Mutex<Links>>,
     /// Encoded packets not yet handed to their link, with the link they were sent on.
     corked: Mutex<HashMap<Sid, Corked>>,
+    arrivals: Arc<Arrivals>,
+    readers: Mutex<Readers>,
+    /// The polling thread's epoll, where links are registered for reading.
+    registry: Registry,
     rt: tokio::runtime::Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     listener_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    events: Sender<ZabEvent>,
 }
 
 impl Drop for ZabNet {
@@ -124,7 +289,9 @@ impl Drop for ZabNet {
 }
 
 impl ZabNet {
-    pub fn start(me: Sid, events: Sender<ZabEvent>) -> std::io::Result<ZabNet> {
+    /// `registry` and `bell` are those of the thread that will call `poll` (the links are
+    /// read there).
+    pub fn start(me: Sid, registry: Registry, bell: Arc<Doorbell>) -> std::io::Result<ZabNet> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -141,10 +308,15 @@ impl ZabNet {
             me,
             links: Arc::new(Mutex::new(Links::default())),
             corked: Mutex::new(HashMap::new()),
+            arrivals: Arc::new(Arrivals {
+                queue: Mutex::new(VecDeque::new()),
+                bell,
+            }),
+            readers: Mutex::new(Readers::default()),
+            registry,
             rt: handle,
             stop: Some(stop_tx),
             listener_task: Mutex::new(None),
-            events,
         })
     }
 
@@ -154,7 +326,7 @@ impl ZabNet {
         std_listener.set_nonblocking(true)?;
         let local = std_listener.local_addr()?;
         let links = self.links.clone();
-        let events = self.events.clone();
+        let arrivals = self.arrivals.clone();
         let task = self.rt.spawn(async move {
             let listener = match TcpListener::from_std(std_listener) {
                 Ok(l) => l,
@@ -167,7 +339,7 @@ impl ZabNet {
                 let Ok((s, remote)) = listener.accept().await else {
                     continue;
                 };
-                tokio::spawn(accept_learner(s, remote, links.clone(), events.clone()));
+                tokio::spawn(accept_learner(s, remote, links.clone(), arrivals.clone()));
             }
         });
         if let Some(old) = self
@@ -191,34 +363,150 @@ impl ZabNet {
     /// Learner: dial the leader. `Connected` or `Disconnected` follows.
     pub fn connect(&self, leader: Sid, addr: String) {
         let links = self.links.clone();
-        let events = self.events.clone();
+        let arrivals = self.arrivals.clone();
         self.rt.spawn(async move {
             let dial = async {
                 let s = TcpStream::connect(addr.as_str()).await?;
                 s.set_nodelay(true)?;
                 Ok::<_, std::io::Error>(s)
             };
+            let lost = |why: String| Arrival::Event(ZabEvent::Disconnected(leader, why));
             match tokio::time::timeout(CONNECT_TIMEOUT, dial).await {
-                Ok(Ok(s)) => match register(&links, leader, s, events.clone()) {
-                    Ok(generation) => {
-                        debug!(leader, addr, generation, "connected to leader");
-                        let _ = events.send(ZabEvent::Connected(leader));
+                Ok(Ok(s)) => match attach(&links, leader, s, Vec::new(), true, None) {
+                    Ok(reader) => {
+                        debug!(leader, addr, reader.generation, "connected to leader");
+                        arrivals.push(Arrival::Link(reader));
                     }
-                    Err(e) => {
-                        let _ = events.send(ZabEvent::Disconnected(leader, format!("{addr}: {e}")));
-                    }
+                    Err(e) => arrivals.push(lost(format!("{addr}: {e}"))),
                 },
-                Ok(Err(e)) => {
-                    let _ = events.send(ZabEvent::Disconnected(leader, format!("{addr}: {e}")));
-                }
-                Err(_) => {
-                    let _ = events.send(ZabEvent::Disconnected(
-                        leader,
-                        format!("{addr}: connect timed out"),
-                    ));
-                }
+                Ok(Err(e)) => arrivals.push(lost(format!("{addr}: {e}"))),
+                Err(_) => arrivals.push(lost(format!("{addr}: connect timed out"))),
             }
         });
+    }
+
+    /// What happened on the links since the last call, in order: links made and lost,
+    /// packets read from `ready` (tokens the polling thread's epoll reported) and from links
+    /// whose last read stopped at the budget.
+    pub fn poll(&self, ready: &[Token], out: &mut Vec<ZabEvent>) {
+        let mut readers = self.readers.lock().expect("readers lock");
+        let mut to_read = std::mem::take(&mut readers.more);
+        to_read.extend_from_slice(ready);
+        let arrived: Vec<Arrival> = self
+            .arrivals
+            .queue
+            .lock()
+            .expect("arrivals lock")
+            .drain(..)
+            .collect();
+        for a in arrived {
+            match a {
+                Arrival::Event(e) => out.push(e),
+                Arrival::Link(mut r) => {
+                    if !self
+                        .links
+                        .lock()
+                        .expect("links lock")
+                        .is_current(r.sid, r.generation)
+                    {
+                        continue;
+                    }
+                    let token = r.token();
+                    if let Err(e) = self
+                        .registry
+                        .register(&mut r.stream, token, Interest::READABLE)
+                    {
+                        self.lose(
+                            r.sid,
+                            r.generation,
+                            format!("registering the link: {e}"),
+                            out,
+                        );
+                        continue;
+                    }
+                    // A newer link from the same server replaces the old one, whose reader
+                    // goes with it.
+                    self.drop_readers_of(&mut readers, Some(r.sid));
+                    out.push(ZabEvent::Connected(r.sid));
+                    if let Some(m) = r.first.take() {
+                        out.push(ZabEvent::Message(r.sid, m));
+                    }
+                    to_read.push(r.token());
+                    readers.by_token.insert(r.token(), r);
+                }
+            }
+        }
+        to_read.sort_unstable();
+        to_read.dedup();
+        let mut msgs = Vec::new();
+        for t in to_read {
+            let Some(r) = readers.by_token.get_mut(&t) else {
+                continue;
+            };
+            let step = r.read(&mut msgs);
+            let (sid, generation) = (r.sid, r.generation);
+            // A link closed (`close`) or replaced by a newer one from the same server is
+            // done: what it still carries must not pass for the current link's messages.
+            if !self
+                .links
+                .lock()
+                .expect("links lock")
+                .is_current(sid, generation)
+            {
+                msgs.clear();
+                self.drop_reader(&mut readers, t);
+                continue;
+            }
+            out.extend(msgs.drain(..).map(|m| ZabEvent::Message(sid, m)));
+            match step {
+                Step::Drained => {}
+                Step::More => readers.more.push(t),
+                Step::Closed(why) => {
+                    self.drop_reader(&mut readers, t);
+                    self.lose(sid, generation, why, out);
+                }
+            }
+        }
+    }
+
+    /// Whether `poll` has something without waiting for the epoll: a link or event that
+    /// arrived, or a link read only up to its budget.
+    pub fn has_more(&self) -> bool {
+        !self.readers.lock().expect("readers lock").more.is_empty()
+            || !self
+                .arrivals
+                .queue
+                .lock()
+                .expect("arrivals lock")
+                .is_empty()
+    }
+
+    fn drop_reader(&self, readers: &mut Readers, t: Token) {
+        if let Some(mut r) = readers.by_token.remove(&t) {
+            let _ = self.registry.deregister(&mut r.stream);
+        }
+    }
+
+    /// Every reader of `sid`'s links, or of all links.
+    fn drop_readers_of(&self, readers: &mut Readers, sid: Option<Sid>) {
+        let gone: Vec<Token> = readers
+            .by_token
+            .iter()
+            .filter(|(_, r)| sid.is_none_or(|s| r.sid == s))
+            .map(|(&t, _)| t)
+            .collect();
+        for t in gone {
+            self.drop_reader(readers, t);
+        }
+    }
+
+    /// A link that failed: forgotten, and reported if it was still the current one.
+    fn lose(&self, sid: Sid, generation: u64, why: String, out: &mut Vec<ZabEvent>) {
+        let mut links = self.links.lock().expect("links lock");
+        if links.is_current(sid, generation) {
+            links.by_sid.remove(&sid);
+            out.push(ZabEvent::Disconnected(sid, why));
+        }
     }
 
     /// Queues `msg` for `to` until the next `flush`; silently dropped if there is no link
@@ -275,11 +563,15 @@ impl ZabNet {
     pub fn close(&self, sid: Sid) {
         self.flush();
         self.links.lock().expect("links lock").by_sid.remove(&sid);
+        let mut readers = self.readers.lock().expect("readers lock");
+        self.drop_readers_of(&mut readers, Some(sid));
     }
 
     pub fn close_all(&self) {
         self.flush();
         self.links.lock().expect("links lock").by_sid.clear();
+        let mut readers = self.readers.lock().expect("readers lock");
+        self.drop_readers_of(&mut readers, None);
     }
 }
 
@@ -287,18 +579,10 @@ async fn accept_learner(
     s: TcpStream,
     remote: SocketAddr,
     links: Arc<Mutex<Links>>,
-    events: Sender<ZabEvent>,
+    arrivals: Arc<Arrivals>,
 ) {
     let _ = s.set_nodelay(true);
-    let (s, direct) = match with_direct_clone(s) {
-        Ok(x) => x,
-        Err(e) => {
-            warn!(%remote, "quorum connection: {e}");
-            return;
-        }
-    };
-    let (r, w) = s.into_split();
-    let mut r = BufReader::new(r);
+    let mut r = BufReader::new(s);
     let first = tokio::time::timeout(CONNECT_TIMEOUT, read_packet(&mut r, MAX_FROM_LEARNER)).await;
     let (msg, sid) = match first {
         Ok(Ok(p)) => match from_learner(p) {
@@ -318,50 +602,33 @@ async fn accept_learner(
         }
         Err(_) => return,
     };
-    let generation = attach(&links, sid, r, w, direct, false, events.clone());
-    debug!(sid, %remote, generation, "learner connected");
-    let _ = events.send(ZabEvent::Connected(sid));
-    let _ = events.send(ZabEvent::Message(sid, msg));
+    // What the buffered reader took past the first packet is the link's to read next.
+    let rest = r.buffer().to_vec();
+    match attach(&links, sid, r.into_inner(), rest, false, Some(msg)) {
+        Ok(reader) => {
+            debug!(sid, %remote, reader.generation, "learner connected");
+            arrivals.push(Arrival::Link(reader));
+        }
+        Err(e) => warn!(%remote, "quorum connection: {e}"),
+    }
 }
 
-/// A learner's link to its leader.
-fn register(
-    links: &Arc<Mutex<Links>>,
-    sid: Sid,
-    s: TcpStream,
-    events: Sender<ZabEvent>,
-) -> std::io::Result<u64> {
-    let (s, direct) = with_direct_clone(s)?;
-    let (r, w) = s.into_split();
-    Ok(attach(
-        links,
-        sid,
-        BufReader::new(r),
-        w,
-        direct,
-        true,
-        events,
-    ))
-}
-
-/// The socket back, and a std handle on it for `Writer::write` (same non-blocking mode).
-fn with_direct_clone(s: TcpStream) -> std::io::Result<(TcpStream, std::net::TcpStream)> {
-    let std = s.into_std()?;
-    let direct = std.try_clone()?;
-    Ok((TcpStream::from_std(std)?, direct))
-}
-
-/// Starts the reader and writer of one link and records it, replacing (closing) any
-/// earlier link to the same server.
+/// Starts the writer of one link and records it, replacing (closing) any earlier link to
+/// the same server; returns its reader, for the polling thread.
 fn attach(
     links: &Arc<Mutex<Links>>,
     sid: Sid,
-    mut r: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    mut w: tokio::net::tcp::OwnedWriteHalf,
-    direct: std::net::TcpStream,
+    s: TcpStream,
+    read_already: Vec<u8>,
     from_leader_side: bool,
-    events: Sender<ZabEvent>,
-) -> u64 {
+    first: Option<Msg>,
+) -> std::io::Result<LinkReader> {
+    // Three handles on one socket: tokio's for the writer task, a std one for direct
+    // writes, a mio one for the polling thread's reads. All share its non-blocking mode.
+    let std = s.into_std()?;
+    let direct = std.try_clone()?;
+    let read = mio::net::TcpStream::from_std(std.try_clone()?);
+    let mut w = TcpStream::from_std(std)?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let queued = Arc::new(AtomicUsize::new(0));
     let writer = Writer {
@@ -392,55 +659,17 @@ fn attach(
             }
             queued.fetch_sub(buf.len(), Ordering::AcqRel);
         }
+        // The link is gone (`close`, a replacement, or its loss): the peer sees the end.
+        let _ = w.shutdown().await;
     });
-    let links = links.clone();
-    tokio::spawn(async move {
-        let reason = loop {
-            let limit = if from_leader_side {
-                MAX_FROM_LEADER
-            } else {
-                MAX_FROM_LEARNER
-            };
-            let p = match read_packet(&mut r, limit).await {
-                Ok(p) => p,
-                Err(e) => break e.to_string(),
-            };
-            let msg = if from_leader_side {
-                from_leader(p).map_err(|e| e.to_string())
-            } else {
-                from_learner(p).map(|(m, _)| m).map_err(|e| e.to_string())
-            };
-            // A link closed (`close`) or replaced by a newer one from the same server is
-            // done: what it still carries must not pass for the current link's messages.
-            let current = links
-                .lock()
-                .expect("links lock")
-                .by_sid
-                .get(&sid)
-                .is_some_and(|x| x.generation == generation);
-            if !current {
-                break "closed".into();
-            }
-            match msg {
-                Ok(m) => {
-                    if events.send(ZabEvent::Message(sid, m)).is_err() {
-                        break "event receiver gone".into();
-                    }
-                }
-                Err(e) => break e,
-            }
-        };
-        let mut l = links.lock().expect("links lock");
-        if l.by_sid
-            .get(&sid)
-            .is_some_and(|x| x.generation == generation)
-        {
-            l.by_sid.remove(&sid);
-            drop(l);
-            let _ = events.send(ZabEvent::Disconnected(sid, reason));
-        }
-    });
-    generation
+    Ok(LinkReader::new(
+        sid,
+        generation,
+        read,
+        &read_already,
+        from_leader_side,
+        first,
+    ))
 }
 
 #[cfg(test)]
@@ -462,6 +691,28 @@ mod tests {
         }
     }
 
+    /// A `ZabNet` read by a thread of its own, as the consensus thread reads it, whose
+    /// events go to `tx` tagged with `i`. The thread ends once the caller drops the net.
+    fn polled(me: Sid, i: usize, tx: crossbeam_channel::Sender<(usize, ZabEvent)>) -> Arc<ZabNet> {
+        let mut sleeper = crate::doorbell::Sleeper::new().unwrap();
+        let net = Arc::new(ZabNet::start(me, sleeper.registry().unwrap(), sleeper.bell()).unwrap());
+        let mine = net.clone();
+        std::thread::spawn(move || {
+            let (mut ready, mut events) = (Vec::new(), Vec::new());
+            while Arc::strong_count(&mine) > 1 {
+                sleeper.sleep(Duration::from_millis(20), || mine.has_more(), &mut ready);
+                mine.poll(&ready, &mut events);
+                ready.clear();
+                for e in events.drain(..) {
+                    if tx.send((i, e)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        net
+    }
+
     enum M {
         Waiting,
         L(Leader),
@@ -476,19 +727,9 @@ mod tests {
         let t0 = Instant::now();
         let now = || t0.elapsed().as_millis() as u64;
         let (tx, rx) = crossbeam_channel::unbounded::<(usize, ZabEvent)>();
-        let mut nets = Vec::new();
-        for i in 0..3 {
-            let (etx, erx) = crossbeam_channel::unbounded();
-            nets.push(ZabNet::start(i as Sid + 1, etx).unwrap());
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for e in erx {
-                    if tx.send((i, e)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
+        let nets: Vec<Arc<ZabNet>> = (0..3)
+            .map(|i| polled(i as Sid + 1, i, tx.clone()))
+            .collect();
         let addr = nets[2]
             .listen("127.0.0.1:0".parse().unwrap())
             .unwrap()
@@ -579,7 +820,7 @@ mod tests {
     #[test]
     fn a_connection_that_does_not_introduce_itself_is_closed() {
         let (etx, erx) = crossbeam_channel::unbounded();
-        let net = ZabNet::start(1, etx).unwrap();
+        let net = polled(1, 0, etx);
         let addr = net.listen("127.0.0.1:0".parse().unwrap()).unwrap();
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         use std::io::{Read, Write};

@@ -127,6 +127,63 @@ pub async fn read_packet<R: AsyncRead + Unpin>(
     Ok(QuorumPacket { typ, zxid, data })
 }
 
+/// Takes one whole packet off the front of `buf`: the packet and the bytes it used, `None`
+/// while `buf` holds only part of one. The same checks as `read_packet`, for a reader that
+/// gathers bytes from a non-blocking socket.
+pub fn take_packet(
+    buf: &[u8],
+    max_data: usize,
+) -> Result<Option<(QuorumPacket, usize)>, PacketError> {
+    let i32_at = |at: usize| -> Option<i64> {
+        buf.get(at..at + 4)
+            .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")) as i64)
+    };
+    // A length field's bytes, checked against the limit before anything waits on it.
+    let sized = |l: i64| -> Result<usize, PacketError> {
+        if l < 0 {
+            Err(PacketError::BadLength(l))
+        } else if l as usize > max_data {
+            Err(PacketError::TooLarge(l, max_data))
+        } else {
+            Ok(l as usize)
+        }
+    };
+    let Some(len) = i32_at(12) else {
+        return Ok(None);
+    };
+    let typ = i32_at(0).expect("before the length") as i32;
+    let zxid = i64::from_be_bytes(buf[4..12].try_into().expect("8 bytes"));
+    let mut at = 16;
+    let data = if len == -1 {
+        None
+    } else {
+        let n = sized(len)?;
+        if buf.len() < at + n {
+            return Ok(None);
+        }
+        at += n;
+        Some(at - n..at)
+    };
+    let Some(ids) = i32_at(at) else {
+        return Ok(None);
+    };
+    at += 4;
+    for _ in 0..ids.max(0) * 2 {
+        let Some(l) = i32_at(at) else {
+            return Ok(None);
+        };
+        at += 4;
+        if l > 0 {
+            at += sized(l)?;
+            if buf.len() < at {
+                return Ok(None);
+            }
+        }
+    }
+    let data = data.map(|r| buf[r].to_vec());
+    Ok(Some((QuorumPacket { typ, zxid, data }, at)))
+}
+
 fn packet(typ: i32, zxid: i64, data: Option<Vec<u8>>) -> QuorumPacket {
     QuorumPacket { typ, zxid, data }
 }
@@ -347,6 +404,16 @@ mod tests {
         let p2 = read_packet(&mut r, 1 << 20).await.unwrap();
         assert_eq!(p1, p2);
         assert!(r.is_empty());
+        // The non-blocking reader's framing: nothing until the first packet is whole, then
+        // exactly its bytes.
+        let one = bytes.len() / 2;
+        for cut in 0..one {
+            assert!(take_packet(&bytes[..cut], 1 << 20).unwrap().is_none());
+        }
+        assert_eq!(
+            take_packet(&bytes, 1 << 20).unwrap(),
+            Some((p1.clone(), one))
+        );
         if from_leader_side {
             from_leader(p1).unwrap()
         } else {
@@ -452,6 +519,39 @@ mod tests {
         assert!(matches!(
             read_packet(&mut &truncated[..], 1000).await,
             Err(PacketError::Io(_))
+        ));
+        // The framer refuses an oversized or negative length as soon as it sees it.
+        assert!(matches!(
+            take_packet(&b[..16], 10),
+            Err(PacketError::TooLarge(100, 10))
+        ));
+        let mut neg = b[..16].to_vec();
+        neg[12..16].copy_from_slice(&(-5i32).to_be_bytes());
+        assert!(matches!(
+            take_packet(&neg, 1000),
+            Err(PacketError::BadLength(-5))
+        ));
+    }
+
+    /// Auth ids after the data (ZooKeeper's learners may send some) are skipped by both
+    /// readers alike, and an oversized one is refused.
+    #[tokio::test]
+    async fn auth_ids_are_skipped() {
+        let mut b = Vec::new();
+        b.extend_from_slice(&PING.to_be_bytes());
+        b.extend_from_slice(&5i64.to_be_bytes());
+        b.extend_from_slice(&(-1i32).to_be_bytes());
+        b.extend_from_slice(&1i32.to_be_bytes());
+        for s in ["digest", "u:p"] {
+            b.extend_from_slice(&(s.len() as i32).to_be_bytes());
+            b.extend_from_slice(s.as_bytes());
+        }
+        let whole = read_packet(&mut &b[..], 100).await.unwrap();
+        assert_eq!(take_packet(&b, 100).unwrap(), Some((whole, b.len())));
+        assert!(take_packet(&b[..b.len() - 1], 100).unwrap().is_none());
+        assert!(matches!(
+            take_packet(&b, 3),
+            Err(PacketError::TooLarge(6, 3))
         ));
     }
 }

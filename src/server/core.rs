@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::consensus::msg::{Committed, Item, Published, Reply, ReplyBody, ToConsensus, ToCore};
@@ -88,7 +88,7 @@ pub struct CoreShared {
     pub settings: Arc<Settings>,
     pub stats: Arc<ServerStats>,
     pub consensus: Arc<SharedState>,
-    pub to_consensus: Sender<ToConsensus>,
+    pub to_consensus: crate::doorbell::Sender<ToConsensus>,
     pub log_stats: Arc<crate::storage::group_commit::LogStats>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Every core's mailbox (inspections ask all of them).

@@ -83,7 +83,7 @@ pub async fn gather(mailboxes: &[CoreMailbox]) -> Result<ServerReport, InspectEr
 
 /// The consensus core's session table.
 pub async fn sessions(
-    to_consensus: &crossbeam_channel::Sender<ToConsensus>,
+    to_consensus: &crate::doorbell::Sender<ToConsensus>,
 ) -> Result<SessionList, InspectError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     to_consensus

@@ -77,7 +77,9 @@ pub fn run(settings: Settings) -> Result<()> {
         tracing::warn!("forceSync=no: the transaction log is NOT synced; acknowledged writes can be lost on power failure");
     }
 
-    let (durable_tx, durable_rx) = crossbeam_channel::unbounded();
+    // The consensus thread sleeps here; everything that sends to it rings its doorbell.
+    let sleeper = crate::doorbell::Sleeper::new().context("creating the consensus poll")?;
+    let (durable_tx, durable_rx) = sleeper.channel();
     let log_stats = Arc::new(LogStats::default());
     let log = LogStage::start(
         LogParams {
@@ -100,7 +102,7 @@ pub fn run(settings: Settings) -> Result<()> {
         settings.net_cores
     };
     let listeners = listener::bind(addr, n)?;
-    let (to_consensus, consensus_rx) = crossbeam_channel::unbounded::<ToConsensus>();
+    let (to_consensus, consensus_rx) = sleeper.channel::<ToConsensus>();
     let shared_state = Arc::new(SharedState::default());
     let mut mailboxes = Vec::with_capacity(n);
     let mut mailbox_rxs = Vec::with_capacity(n);
@@ -144,6 +146,7 @@ pub fn run(settings: Settings) -> Result<()> {
         mailboxes.clone(),
         log,
         durable_rx,
+        sleeper,
         shared_state,
     )
     .with_snapshots(snap_trigger)

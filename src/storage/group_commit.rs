@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, TryRecvError};
 use hdrhistogram::Histogram;
 
 use super::log_file::{Batch, Durable, LogBackend, SyncBackend};
@@ -142,7 +142,7 @@ pub fn spawn(
     force_sync: bool,
     segments: Segments,
     rx: Receiver<LogEntry>,
-    durable: Sender<Zxid>,
+    durable: crate::doorbell::Sender<Zxid>,
     limits: BatchLimits,
     warn_threshold_ms: u64,
     stats: Arc<LogStats>,
@@ -194,7 +194,7 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn record(&mut self, done: &[Durable], durable: &Sender<Zxid>) -> bool {
+    fn record(&mut self, done: &[Durable], durable: &crate::doorbell::Sender<Zxid>) -> bool {
         let Some(last) = done.last() else {
             return true;
         };
@@ -253,7 +253,7 @@ pub fn run(
     mut backend: Box<dyn LogBackend>,
     mut segments: Segments,
     rx: Receiver<LogEntry>,
-    durable: Sender<Zxid>,
+    durable: crate::doorbell::Sender<Zxid>,
     limits: BatchLimits,
     warn_threshold_ms: u64,
     stats: Arc<LogStats>,
@@ -405,7 +405,7 @@ mod tests {
             true,
             segs,
             rx,
-            dtx,
+            dtx.into(),
             BatchLimits::default(),
             1000,
             stats.clone(),

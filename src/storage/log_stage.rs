@@ -29,7 +29,7 @@ pub struct LogStage {
     params: LogParams,
     tx: Option<Sender<LogEntry>>,
     thread: Option<JoinHandle<()>>,
-    durable_tx: Sender<Zxid>,
+    durable_tx: crate::doorbell::Sender<Zxid>,
     /// The consensus core's end of `durable_tx`, to drain reports of a stopped thread.
     durable_rx: Receiver<Zxid>,
 }
@@ -39,7 +39,7 @@ impl LogStage {
     pub fn start(
         params: LogParams,
         segments: Segments,
-        durable_tx: Sender<Zxid>,
+        durable_tx: crate::doorbell::Sender<Zxid>,
         durable_rx: Receiver<Zxid>,
     ) -> std::io::Result<LogStage> {
         let mut s = LogStage {
