@@ -9,21 +9,21 @@
 //!
 //! Packets are encoded on the caller's thread into a per-link buffer that `flush` writes:
 //! the consensus loop flushes once it has nothing more to read, so a burst of proposals,
-//! commits or acks is one write. The flush writes to the socket itself (non-blocking) and
-//! hands the link's writer task only what the socket would not take, or everything while
-//! the task still holds bytes: in the common case no other thread wakes to send either.
+//! commits or acks is one write. The flush writes to the socket itself (non-blocking); what
+//! the socket would not take waits in the link's backlog, and the link is registered for
+//! writability until `poll` has written it. No other thread wakes to send or to read: the
+//! writer side has no task on `quorum-net` either (a socket registered there would wake
+//! that thread for every packet that arrives).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mio::{Interest, Registry, Token};
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::vote::Sid;
@@ -36,6 +36,8 @@ const MAX_FROM_LEARNER: usize = 64 << 20;
 /// Largest packet from the leader: a SNAP carries a whole tree.
 const MAX_FROM_LEADER: usize = 1 << 30;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a closed link's last bytes may take to leave, and its peer to close.
+const LINGER: Duration = Duration::from_secs(30);
 /// Bytes read from one link per `poll`, so one busy link cannot hold the loop.
 const READ_BUDGET: usize = 256 << 10;
 
@@ -51,44 +53,52 @@ struct Link {
     writer: Writer,
 }
 
-/// The sending side of a link: the socket, written directly, and its writer task for the
-/// rest.
+/// The sending side of a link: the socket, written directly, and what it did not take.
 #[derive(Clone)]
 struct Writer {
-    tx: mpsc::UnboundedSender<Vec<u8>>,
     /// A clone of the link's socket (shares its non-blocking mode).
     direct: Arc<std::net::TcpStream>,
-    /// Bytes handed to the task and not yet written: direct writes wait for zero, so the
-    /// stream keeps its order.
-    queued: Arc<AtomicUsize>,
+    /// Bytes the socket would not take yet; later writes queue behind them, so the stream
+    /// keeps its order. `poll` writes them once the socket is writable.
+    backlog: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Writer {
-    /// Writes what the socket takes now and queues the rest. Only the thread that drives
-    /// the machine sends, so nothing is queued between the check and the write.
-    fn write(&self, buf: Vec<u8>) {
-        let mut from = 0;
-        if self.queued.load(Ordering::Acquire) == 0 {
-            loop {
-                match (&*self.direct).write(&buf[from..]) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        from += n;
-                        if from == buf.len() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    // A broken link: its reader reports the loss.
-                    Err(_) => return,
-                }
-            }
+    fn write(&self, buf: &[u8]) {
+        let mut backlog = self.backlog.lock().expect("backlog lock");
+        if backlog.is_empty() {
+            let written = write_some(&self.direct, buf);
+            backlog.extend_from_slice(&buf[written..]);
+        } else {
+            backlog.extend_from_slice(buf);
         }
-        let rest = if from == 0 { buf } else { buf[from..].to_vec() };
-        self.queued.fetch_add(rest.len(), Ordering::AcqRel);
-        let _ = self.tx.send(rest);
     }
+
+    /// Writes what it can of the backlog; true when some is left.
+    fn pump(&self) -> bool {
+        let mut backlog = self.backlog.lock().expect("backlog lock");
+        if !backlog.is_empty() {
+            let written = write_some(&self.direct, &backlog);
+            backlog.drain(..written);
+        }
+        !backlog.is_empty()
+    }
+}
+
+/// Writes `buf` until the socket would block; how many bytes it took. A broken link takes
+/// everything: its reader reports the loss.
+fn write_some(s: &std::net::TcpStream, buf: &[u8]) -> usize {
+    let mut from = 0;
+    while from < buf.len() {
+        match (&*s).write(&buf[from..]) {
+            Ok(0) => break,
+            Ok(n) => from += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(_) => return buf.len(),
+        }
+    }
+    from
 }
 
 struct Corked {
@@ -129,6 +139,9 @@ struct LinkReader {
     from_leader_side: bool,
     /// The leader's side: FOLLOWERINFO/OBSERVERINFO, read while accepting.
     first: Option<Msg>,
+    /// The link's sending side, for its backlog.
+    writer: Writer,
+    watching_writable: bool,
 }
 
 /// Room a link's buffer starts with, and the least it offers a read.
@@ -144,9 +157,9 @@ enum Step {
 
 impl LinkReader {
     fn new(
-        sid: Sid,
-        generation: u64,
+        (sid, generation): (Sid, u64),
         stream: mio::net::TcpStream,
+        writer: Writer,
         read_already: &[u8],
         from_leader_side: bool,
         first: Option<Msg>,
@@ -162,6 +175,8 @@ impl LinkReader {
             end: read_already.len(),
             from_leader_side,
             first,
+            writer,
+            watching_writable: false,
         }
     }
 
@@ -467,6 +482,8 @@ impl ZabNet {
                 }
             }
         }
+        // A link reported writable may take some of its backlog now.
+        self.watch_backlogs(&mut readers);
     }
 
     /// Whether `poll` has something without waiting for the epoll: a link or event that
@@ -535,7 +552,7 @@ impl ZabNet {
             };
             if let Some(old) = corked.insert(to, fresh) {
                 if !old.buf.is_empty() {
-                    old.writer.write(old.buf);
+                    old.writer.write(&old.buf);
                 }
             }
         }
@@ -544,8 +561,8 @@ impl ZabNet {
         c.packets += 1;
         if c.packets >= CORK_MAX_PACKETS || c.buf.len() >= CORK_MAX_BYTES {
             c.packets = 0;
-            let buf = std::mem::take(&mut c.buf);
-            c.writer.write(buf);
+            c.writer.write(&c.buf);
+            c.buf.clear();
         }
     }
 
@@ -554,24 +571,62 @@ impl ZabNet {
         let mut corked = self.corked.lock().expect("corked lock");
         for (_, c) in corked.drain() {
             if !c.buf.is_empty() {
-                c.writer.write(c.buf);
+                c.writer.write(&c.buf);
+            }
+        }
+        drop(corked);
+        self.watch_backlogs(&mut self.readers.lock().expect("readers lock"));
+    }
+
+    /// Writes what links hold back, and has the poll report writability exactly for the
+    /// links that still hold some.
+    fn watch_backlogs(&self, readers: &mut Readers) {
+        for (&t, r) in readers.by_token.iter_mut() {
+            let waiting = r.writer.pump();
+            if waiting != r.watching_writable {
+                let interest = if waiting {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                // Cannot fail for a registered socket; were it to, the next poll tries again.
+                if self.registry.reregister(&mut r.stream, t, interest).is_ok() {
+                    r.watching_writable = waiting;
+                }
             }
         }
     }
 
     /// Closes the link to `sid` after what was sent to it.
     pub fn close(&self, sid: Sid) {
-        self.flush();
-        self.links.lock().expect("links lock").by_sid.remove(&sid);
-        let mut readers = self.readers.lock().expect("readers lock");
-        self.drop_readers_of(&mut readers, Some(sid));
+        self.close_links(Some(sid));
     }
 
     pub fn close_all(&self) {
+        self.close_links(None);
+    }
+
+    fn close_links(&self, sid: Option<Sid>) {
         self.flush();
-        self.links.lock().expect("links lock").by_sid.clear();
-        let mut readers = self.readers.lock().expect("readers lock");
-        self.drop_readers_of(&mut readers, None);
+        let closed: Vec<Link> = {
+            let mut links = self.links.lock().expect("links lock");
+            match sid {
+                Some(s) => links.by_sid.remove(&s).into_iter().collect(),
+                None => links.by_sid.drain().map(|(_, l)| l).collect(),
+            }
+        };
+        self.drop_readers_of(&mut self.readers.lock().expect("readers lock"), sid);
+        for l in closed {
+            let backlog = std::mem::take(&mut *l.writer.backlog.lock().expect("backlog lock"));
+            match l.writer.direct.try_clone() {
+                Ok(s) => {
+                    self.rt.spawn(linger(s, backlog));
+                }
+                Err(_) => {
+                    let _ = l.writer.direct.shutdown(std::net::Shutdown::Both);
+                }
+            }
+        }
     }
 }
 
@@ -613,8 +668,8 @@ async fn accept_learner(
     }
 }
 
-/// Starts the writer of one link and records it, replacing (closing) any earlier link to
-/// the same server; returns its reader, for the polling thread.
+/// Records a new link, replacing (closing) any earlier link to the same server, and
+/// returns its reader, for the polling thread.
 fn attach(
     links: &Arc<Mutex<Links>>,
     sid: Sid,
@@ -623,18 +678,13 @@ fn attach(
     from_leader_side: bool,
     first: Option<Msg>,
 ) -> std::io::Result<LinkReader> {
-    // Three handles on one socket: tokio's for the writer task, a std one for direct
-    // writes, a mio one for the polling thread's reads. All share its non-blocking mode.
+    // Two handles on one socket, sharing its non-blocking mode: a std one for writes and a
+    // mio one for the polling thread's epoll.
     let std = s.into_std()?;
-    let direct = std.try_clone()?;
     let read = mio::net::TcpStream::from_std(std.try_clone()?);
-    let mut w = TcpStream::from_std(std)?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let queued = Arc::new(AtomicUsize::new(0));
     let writer = Writer {
-        tx,
-        direct: Arc::new(direct),
-        queued: queued.clone(),
+        direct: Arc::new(std),
+        backlog: Arc::default(),
     };
     let generation = {
         let mut l = links.lock().expect("links lock");
@@ -644,32 +694,38 @@ fn attach(
             sid,
             Link {
                 generation: g,
-                writer,
+                writer: writer.clone(),
             },
         );
         g
     };
-    tokio::spawn(async move {
-        while let Some(mut buf) = rx.recv().await {
-            while let Ok(more) = rx.try_recv() {
-                buf.extend_from_slice(&more);
-            }
-            if w.write_all(&buf).await.is_err() {
-                break;
-            }
-            queued.fetch_sub(buf.len(), Ordering::AcqRel);
-        }
-        // The link is gone (`close`, a replacement, or its loss): the peer sees the end.
-        let _ = w.shutdown().await;
-    });
     Ok(LinkReader::new(
-        sid,
-        generation,
+        (sid, generation),
         read,
+        writer,
         &read_already,
         from_leader_side,
         first,
     ))
+}
+
+/// A link closed on purpose ends as it would have with a thread of its own: what was sent
+/// on it is written, then the peer sees the end, and what the peer still sends is read and
+/// dropped until it closes too (closing with unread bytes would reset the connection and
+/// could destroy what was sent before they reach the peer).
+async fn linger(s: std::net::TcpStream, mut backlog: Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = TcpStream::from_std(s) else {
+        return;
+    };
+    let _ = tokio::time::timeout(LINGER, async {
+        if s.write_all(&backlog).await.is_ok() && s.shutdown().await.is_ok() {
+            backlog.clear();
+            backlog.resize(64 << 10, 0);
+            while matches!(s.read(&mut backlog).await, Ok(n) if n > 0) {}
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]
@@ -815,6 +871,109 @@ mod tests {
         assert_eq!(applied[0], applied[2]);
         assert_eq!(applied[1], applied[2]);
         assert!(applied[2].windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// Leader net 3 and a learner net 1 linked; returns them with the leader's event stream
+    /// (the learner's events are checked by the caller through `rx`).
+    fn linked_pair() -> (
+        Arc<ZabNet>,
+        Arc<ZabNet>,
+        crossbeam_channel::Receiver<(usize, ZabEvent)>,
+    ) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let leader = polled(3, 3, tx.clone());
+        let learner = polled(1, 1, tx);
+        let addr = leader.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        learner.connect(3, addr.to_string());
+        let wait = |want: &ZabEvent| loop {
+            let (_, e) = rx.recv_timeout(Duration::from_secs(10)).expect("link");
+            if &e == want {
+                break;
+            }
+        };
+        wait(&ZabEvent::Connected(3));
+        let hello = Msg::FollowerInfo {
+            accepted_epoch: 0,
+            observer: false,
+        };
+        learner.send(3, &hello);
+        learner.flush();
+        wait(&ZabEvent::Message(1, hello));
+        (leader, learner, rx)
+    }
+
+    fn proposal(zxid: i64, size: usize) -> Msg {
+        Msg::Proposal {
+            zxid,
+            txn: Arc::from(vec![(zxid % 251) as u8; size]),
+        }
+    }
+
+    /// Far more than the socket takes at once: what it does not take waits in the backlog
+    /// and leaves as the socket drains, in order, with nothing lost.
+    #[test]
+    fn a_burst_bigger_than_the_socket_arrives_whole_and_in_order() {
+        let (leader, _learner, rx) = linked_pair();
+        let n = 2000;
+        for z in 1..=n {
+            leader.send(1, &proposal(z, 16 << 10));
+            if z % 100 == 0 {
+                leader.flush();
+            }
+        }
+        leader.flush();
+        for z in 1..=n {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok((1, ZabEvent::Message(3, m))) => assert_eq!(m, proposal(z, 16 << 10)),
+                other => panic!("proposal {z}: {other:?}"),
+            }
+        }
+    }
+
+    /// Closing a link right after sending on it still delivers what was sent, including
+    /// what the socket had not taken (the learner here reads nothing until the close), then
+    /// the end of the stream.
+    #[test]
+    fn close_delivers_what_was_sent_before_it() {
+        use std::io::Read;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let leader = polled(3, 3, tx);
+        let addr = leader.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut learner = std::net::TcpStream::connect(addr).unwrap();
+        let mut hello = Vec::new();
+        let info = Msg::FollowerInfo {
+            accepted_epoch: 0,
+            observer: false,
+        };
+        encode_msg(&info, 1, &mut hello);
+        learner.write_all(&hello).unwrap();
+        loop {
+            let (_, e) = rx.recv_timeout(Duration::from_secs(10)).expect("learner");
+            if e == ZabEvent::Message(1, info.clone()) {
+                break;
+            }
+        }
+        let n = 600;
+        for z in 1..=n {
+            leader.send(1, &proposal(z, 32 << 10));
+        }
+        leader.close(1);
+        learner
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut got = Vec::new();
+        learner
+            .read_to_end(&mut got)
+            .expect("the whole stream, then its end");
+        let mut at = 0;
+        for z in 1..=n {
+            let (p, used) = take_packet(&got[at..], 1 << 20)
+                .unwrap()
+                .unwrap_or_else(|| panic!("proposal {z} missing"));
+            assert_eq!(from_leader(p).unwrap(), proposal(z, 32 << 10));
+            at += used;
+        }
+        assert_eq!(at, got.len());
     }
 
     #[test]
