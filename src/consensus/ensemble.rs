@@ -874,7 +874,7 @@ impl ConsensusCore {
             }
         };
         if let Some(r) = &waiting {
-            self.make_room_for_reply(r.to);
+            self.make_room_for_reply(r);
         }
         let applied = self.tree.apply(&txn);
         self.last_zxid = self.last_zxid.max(zxid);
@@ -1158,6 +1158,7 @@ impl ConsensusCore {
                 zxid: 0,
                 body: ReplyBody::Connected(resp),
                 sub_ops: vec![],
+                follows_read: true,
             };
             self.ens().connects.insert(id, reply);
             self.forward(id, 0, op::CREATE_SESSION, timeout.to_be_bytes().to_vec());
@@ -1212,6 +1213,7 @@ impl ConsensusCore {
             zxid: self.committed_zxid,
             body: ReplyBody::Connected(resp),
             sub_ops: vec![],
+            follows_read: true,
         });
     }
 

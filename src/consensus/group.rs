@@ -9,9 +9,10 @@
 //!
 //! So txns prepped back to back form a group, and only the group's last txn carries a
 //! version. A group is cut when the consensus loop runs out of input, at `GROUP_MAX` txns,
-//! before a txn whose reply goes to a connection that already has one in the group (the
-//! outbox sends at most one reply per connection per batch: reads queued behind the first
-//! must not see the second), and before a marker (a reply that follows every txn so far).
+//! before a txn whose reply goes to a connection that already has one in the group and
+//! `follows_read` (the read queued between the two must not see the second; back-to-back
+//! writes of one connection share a group), and before a marker (a reply that follows
+//! every txn so far).
 //! `release` posts whole groups only: a txn that committed before the rest of its group
 //! waits for them, at most until the next commit after the cut. The leader's view, and
 //! `committed_zxid`, may therefore trail the Zab machine's commit point by part of a group;
@@ -20,6 +21,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use super::msg::Reply;
 use super::{ConsensusCore, Pending};
 use crate::session::ConnRef;
 
@@ -35,9 +37,9 @@ pub(super) struct Group {
 }
 
 impl ConsensusCore {
-    /// Cuts the open group first if a txn replying to `reply_to` may not join it.
-    pub(super) fn make_room_in_group(&mut self, reply_to: Option<ConnRef>) {
-        let repeated = reply_to.is_some_and(|c| self.group.replies.contains(&c));
+    /// Cuts the open group first if a txn with `reply` may not join it.
+    pub(super) fn make_room_in_group(&mut self, reply: Option<&Reply>) {
+        let repeated = reply.is_some_and(|r| r.follows_read && self.group.replies.contains(&r.to));
         if repeated || self.group.len >= GROUP_MAX {
             self.cut_group();
         }
@@ -80,15 +82,15 @@ impl ConsensusCore {
         self.group = Group::default();
     }
 
-    /// Whether a group starting at the front of `pending` replies to a connection that
-    /// already has a reply in the outbox: it must be flushed first, as no version exists
-    /// inside the group to publish with.
+    /// Whether a group starting at the front of `pending` has a reply that may not share a
+    /// batch with one in the outbox: it must be flushed first, as no version exists inside
+    /// the group to publish with.
     pub(super) fn front_group_collides(&self) -> bool {
         for p in &self.pending {
             if let Pending::Txn(c, _) = p {
                 if c.reply
                     .as_ref()
-                    .is_some_and(|r| self.outbox.has_reply(r.to))
+                    .is_some_and(|r| self.outbox.must_precede(r))
                 {
                     return true;
                 }

@@ -353,10 +353,11 @@ impl ConsensusCore {
                 conn,
                 session,
                 xid,
+                follows_read,
                 ids,
                 req,
                 raw,
-            } => self.on_write(conn, session, xid, &ids, req, &raw),
+            } => self.on_write((conn, follows_read), session, xid, &ids, req, &raw),
             ToConsensus::Touch(ids) => {
                 let now = self.now_ms();
                 for id in ids {
@@ -398,6 +399,8 @@ impl ConsensusCore {
             op: op::CREATE_SESSION,
             zxid,
             body,
+            // Handshakes are rare: they keep to one reply per batch.
+            follows_read: true,
             sub_ops: vec![],
         };
         if self.ens.as_ref().is_some_and(|e| !e.is_serving()) {
@@ -454,7 +457,7 @@ impl ConsensusCore {
 
     fn on_write(
         &mut self,
-        conn: ConnRef,
+        (conn, follows_read): (ConnRef, bool),
         session: SessionId,
         xid: i32,
         ids: &[crate::proto::records::Id],
@@ -478,6 +481,7 @@ impl ConsensusCore {
             zxid,
             body,
             sub_ops: sub_ops.clone(),
+            follows_read,
         };
         if !self.sessions.touch(session, self.now_ms()) {
             self.marker(reply(
@@ -576,8 +580,8 @@ impl ConsensusCore {
             }
             return;
         };
+        self.make_room_in_group(reply.as_ref());
         let reply_to = reply.as_ref().map(|r| r.to);
-        self.make_room_in_group(reply_to);
         self.last_zxid = zxid;
         let txn = Txn {
             header: TxnHeader {

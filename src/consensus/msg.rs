@@ -18,6 +18,9 @@ pub enum ToConsensus {
         conn: ConnRef,
         session: SessionId,
         xid: i32,
+        /// The connection has a read (or another answer that keeps its place) queued
+        /// between its previous write and this one (`Reply::follows_read`).
+        follows_read: bool,
         ids: Arc<Vec<Id>>,
         req: Request,
         /// The request record as it arrived (a follower forwards it to the leader).
@@ -54,6 +57,12 @@ pub struct Reply {
     pub body: ReplyBody,
     /// For a multi: the opcode of each sub-op, which decides each result record's shape.
     pub sub_ops: Vec<i32>,
+    /// Something the connection's core answers between the previous reply to this
+    /// connection and this one (a read queued behind a write) must see the tree as of that
+    /// previous reply. A core serves such reads only once it has handled a whole batch, so
+    /// this reply may not share a batch (`outbox`), nor a tree version (`group`), with the
+    /// previous one. Replies to back-to-back writes can: pipelined writers are batched.
+    pub follows_read: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -7,10 +7,11 @@
 //! instead of one per txn: every version is a path copy through the tree's HAMT, and the
 //! drop of the one before it, which is most of what applying a small write costs.
 //!
-//! A batch carries at most one reply per connection: a core serves the reads queued behind
-//! a reply only after the whole batch (below), so a second reply to the same connection
-//! would find those reads still in front of it. A reply to a connection that already has
-//! one in the outbox flushes first (`reply_pending`).
+//! A core serves the reads queued behind a reply only after the whole batch (below), so a
+//! reply to a connection with a read queued since its previous write (`follows_read`) may
+//! not join a batch that has that previous reply: the read would see this write. Such a
+//! reply flushes the outbox first (`make_room_for_reply`). Replies to a connection's
+//! back-to-back writes share batches.
 //!
 //! The same batch goes to every core. The flush sends it to all of them, then raises
 //! `SharedState::flushed` to the batch's number, then wakes them; a core handles a batch
@@ -46,8 +47,9 @@ impl Outbox {
         self.items.len()
     }
 
-    pub(super) fn has_reply(&self, to: ConnRef) -> bool {
-        self.replied.contains(&to)
+    /// Whether `r` may not join the batch being gathered (`Reply::follows_read`).
+    pub(super) fn must_precede(&self, r: &Reply) -> bool {
+        r.follows_read && self.replied.contains(&r.to)
     }
 }
 
@@ -58,8 +60,8 @@ impl ConsensusCore {
         if let Some(r) = &c.reply {
             // A txn without a version was applied to `tree` already: its caller flushed
             // before applying it (`make_room_for_reply`).
-            debug_assert!(c.tree.is_some() || !self.outbox.replied.contains(&r.to));
-            self.make_room_for_reply(r.to);
+            debug_assert!(c.tree.is_some() || !self.outbox.must_precede(r));
+            self.make_room_for_reply(r);
             self.outbox.replied.insert(r.to);
         }
         match &c.tree {
@@ -74,15 +76,15 @@ impl ConsensusCore {
     }
 
     pub(super) fn post_reply(&mut self, r: Reply) {
-        self.make_room_for_reply(r.to);
+        self.make_room_for_reply(&r);
         self.outbox.replied.insert(r.to);
         self.outbox.items.push(Item::Reply(r));
     }
 
     /// Flushes if `to` already has a reply in the outbox. Call before applying a txn that
     /// will be posted without a version of its own.
-    pub(super) fn make_room_for_reply(&mut self, to: ConnRef) {
-        if self.outbox.replied.contains(&to) {
+    pub(super) fn make_room_for_reply(&mut self, r: &Reply) {
+        if self.outbox.must_precede(r) {
             self.flush();
         }
     }

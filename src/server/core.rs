@@ -560,6 +560,12 @@ impl Core {
         }
         if req.is_write() {
             let conn = self.conns.get_mut(&no).expect("checked above");
+            // Only what sits right behind the previous write matters: anything further
+            // back is behind a write that was itself marked.
+            let follows_read = conn
+                .queue
+                .back()
+                .is_some_and(|q| !matches!(q, Queued::Write { .. }));
             conn.queue.push_back(Queued::Write {
                 started,
                 op: hdr.op,
@@ -569,6 +575,7 @@ impl Core {
                 conn: self.conn_ref(no),
                 session,
                 xid: hdr.xid,
+                follows_read,
                 ids,
                 req,
                 raw: body.into(),
