@@ -28,7 +28,7 @@ use tracing::{debug, warn};
 
 use super::vote::Sid;
 use super::zab::Msg;
-use super::zab_wire::{encode_msg, from_leader, from_learner, read_packet, take_packet};
+use super::zab_wire::{encode_msg, from_learner, read_packet, take_frame};
 use crate::doorbell::Doorbell;
 
 /// Largest packet a learner may send (forwarded requests are bounded by jute.maxbuffer).
@@ -227,18 +227,14 @@ impl LinkReader {
         };
         // Whole packets before a close still count: the peer sent them.
         loop {
-            let p = match take_packet(&self.buf[self.start..self.end], limit) {
-                Ok(Some((p, used))) => {
-                    self.start += used;
-                    p
+            let unparsed = &self.buf[self.start..self.end];
+            let msg = match take_frame(unparsed, limit) {
+                Ok(Some(f)) => {
+                    self.start += f.len;
+                    f.to_msg(unparsed, self.from_leader_side)
                 }
                 Ok(None) => break,
                 Err(e) => return Step::Closed(e.to_string()),
-            };
-            let msg = if self.from_leader_side {
-                from_leader(p)
-            } else {
-                from_learner(p).map(|(m, _)| m)
             };
             match msg {
                 Ok(m) => out.push(m),
@@ -522,7 +518,20 @@ impl ZabNet {
         let mut links = self.links.lock().expect("links lock");
         if links.is_current(sid, generation) {
             links.by_sid.remove(&sid);
+            drop(links);
+            self.forget_corked(Some(sid));
             out.push(ZabEvent::Disconnected(sid, why));
+        }
+    }
+
+    /// Drops the buffers (and with them the socket handles) of links that are gone.
+    fn forget_corked(&self, sid: Option<Sid>) {
+        let mut corked = self.corked.lock().expect("corked lock");
+        match sid {
+            Some(s) => {
+                corked.remove(&s);
+            }
+            None => corked.clear(),
         }
     }
 
@@ -566,12 +575,15 @@ impl ZabNet {
         }
     }
 
-    /// Writes every buffered packet to its link.
+    /// Writes every buffered packet to its link. The buffers stay, with their room, for
+    /// the next burst.
     pub fn flush(&self) {
         let mut corked = self.corked.lock().expect("corked lock");
-        for (_, c) in corked.drain() {
+        for c in corked.values_mut() {
             if !c.buf.is_empty() {
                 c.writer.write(&c.buf);
+                c.buf.clear();
+                c.packets = 0;
             }
         }
         drop(corked);
@@ -608,6 +620,7 @@ impl ZabNet {
 
     fn close_links(&self, sid: Option<Sid>) {
         self.flush();
+        self.forget_corked(sid);
         let closed: Vec<Link> = {
             let mut links = self.links.lock().expect("links lock");
             match sid {
@@ -731,6 +744,7 @@ async fn linger(s: std::net::TcpStream, mut backlog: Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::super::zab::{Action, Leader, Learner, LogView, ZabConfig};
+    use super::super::zab_wire::{from_leader, take_packet};
     use super::*;
     use std::collections::BTreeSet;
     use std::time::Instant;

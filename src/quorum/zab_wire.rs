@@ -127,6 +127,45 @@ pub async fn read_packet<R: AsyncRead + Unpin>(
     Ok(QuorumPacket { typ, zxid, data })
 }
 
+/// A whole packet at the front of a buffer: its data is `buf[data]`, and it used `len`
+/// bytes.
+pub struct Frame {
+    pub typ: i32,
+    pub zxid: i64,
+    pub data: Option<std::ops::Range<usize>>,
+    pub len: usize,
+}
+
+impl Frame {
+    /// The message, read from the buffer the frame was found in. A proposal's txn is
+    /// copied once, straight into the `Arc` the machine keeps.
+    pub fn to_msg(&self, buf: &[u8], from_leader_side: bool) -> Result<Msg, PacketError> {
+        let data = || self.data.clone().map_or(&[][..], |r| &buf[r]);
+        match (from_leader_side, self.typ) {
+            (true, PROPOSAL) => Ok(Msg::Proposal {
+                zxid: self.zxid,
+                txn: Arc::from(data()),
+            }),
+            (true, INFORM) => Ok(Msg::Inform {
+                zxid: self.zxid,
+                txn: Arc::from(data()),
+            }),
+            _ => {
+                let p = QuorumPacket {
+                    typ: self.typ,
+                    zxid: self.zxid,
+                    data: self.data.clone().map(|r| buf[r].to_vec()),
+                };
+                if from_leader_side {
+                    from_leader(p)
+                } else {
+                    from_learner(p).map(|(m, _)| m)
+                }
+            }
+        }
+    }
+}
+
 /// Takes one whole packet off the front of `buf`: the packet and the bytes it used, `None`
 /// while `buf` holds only part of one. The same checks as `read_packet`, for a reader that
 /// gathers bytes from a non-blocking socket.
@@ -134,6 +173,18 @@ pub fn take_packet(
     buf: &[u8],
     max_data: usize,
 ) -> Result<Option<(QuorumPacket, usize)>, PacketError> {
+    Ok(take_frame(buf, max_data)?.map(|f| {
+        let p = QuorumPacket {
+            typ: f.typ,
+            zxid: f.zxid,
+            data: f.data.map(|r| buf[r].to_vec()),
+        };
+        (p, f.len)
+    }))
+}
+
+/// `take_packet` without copying the data out.
+pub fn take_frame(buf: &[u8], max_data: usize) -> Result<Option<Frame>, PacketError> {
     let i32_at = |at: usize| -> Option<i64> {
         buf.get(at..at + 4)
             .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")) as i64)
@@ -180,8 +231,12 @@ pub fn take_packet(
             }
         }
     }
-    let data = data.map(|r| buf[r].to_vec());
-    Ok(Some((QuorumPacket { typ, zxid, data }, at)))
+    Ok(Some(Frame {
+        typ,
+        zxid,
+        data,
+        len: at,
+    }))
 }
 
 fn packet(typ: i32, zxid: i64, data: Option<Vec<u8>>) -> QuorumPacket {
