@@ -51,10 +51,12 @@ fn spec(name: &str, fault: Fault, rounds: usize, seed: u64) -> RunSpec {
     // the linearizability search within its budget (one of 137 operations took 13 M
     // steps).
     // Enough generations that a run rarely uses them up (the workers idle once it does).
+    // (A SIGSTOP-follower run of the process soak used all of 300 x 600 once the write path
+    // got faster.)
     let (ops_per_generation, generations) = if fault.is_network() {
         (100, 1500)
     } else {
-        (300, 600)
+        (300, 1500)
     };
     RunSpec {
         name: name.into(),

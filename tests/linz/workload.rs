@@ -74,6 +74,11 @@ impl Workload {
         (g < self.generations).then(|| g * self.keys..(g + 1) * self.keys)
     }
 
+    /// Every generation is used up: the workers idle from here on.
+    pub fn used_up(&self, rec: &Recorder) -> bool {
+        self.generation(rec).is_none()
+    }
+
     pub fn connect_string(&self) -> String {
         self.members.join(",")
     }
