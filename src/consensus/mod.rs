@@ -263,18 +263,7 @@ impl ConsensusCore {
                 }
             }
             if !worked && !shutting_down {
-                let zab = self.ens.as_ref().map(|e| &e.zab_net);
-                sleeper.sleep(
-                    tick,
-                    || {
-                        !(rx.is_empty()
-                            && durable_rx.is_empty()
-                            && election_rx.is_empty()
-                            && snap_rx.is_empty()
-                            && zab.is_none_or(|z| !z.has_more()))
-                    },
-                    &mut ready,
-                );
+                sleeper.sleep(tick, || self.input_waiting(&rx), &mut ready);
             }
             self.now = Instant::now();
             if shutting_down {
@@ -297,12 +286,7 @@ impl ConsensusCore {
                 return;
             }
             self.on_timers();
-            let idle = rx.is_empty()
-                && durable_rx.is_empty()
-                && election_rx.is_empty()
-                && snap_rx.is_empty()
-                && ready.is_empty()
-                && self.ens.as_ref().is_none_or(|e| !e.zab_net.has_more());
+            let idle = ready.is_empty() && !self.input_waiting(&rx);
             if idle || self.outbox.len() >= outbox::FLUSH_MAX {
                 // Proposals and commits first: waking a net core can take this CPU away
                 // for a while, and the followers' half of the pipeline should not wait.
@@ -313,6 +297,17 @@ impl ConsensusCore {
                 self.flush();
             }
         }
+    }
+
+    /// Whether anything waits to be handled without sleeping first: a message on one of
+    /// the loop's channels, or Zab input already arrived (sockets the poll reported
+    /// readable are the caller's to check).
+    fn input_waiting(&self, rx: &Receiver<ToConsensus>) -> bool {
+        !rx.is_empty()
+            || !self.durable_rx.is_empty()
+            || self.ens.as_ref().is_some_and(|e| {
+                !e.election_rx.is_empty() || !e.snap_rx.is_empty() || e.zab_net.has_more()
+            })
     }
 
     fn on_timers(&mut self) {

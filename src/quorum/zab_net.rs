@@ -28,7 +28,7 @@ use tracing::{debug, warn};
 
 use super::vote::Sid;
 use super::zab::Msg;
-use super::zab_wire::{encode_msg, from_learner, read_packet, take_frame};
+use super::zab_wire::{encode_msg, from_leader, from_learner, read_packet, take_packet};
 use crate::doorbell::Doorbell;
 
 /// Largest packet a learner may send (forwarded requests are bounded by jute.maxbuffer).
@@ -227,11 +227,14 @@ impl LinkReader {
         };
         // Whole packets before a close still count: the peer sent them.
         loop {
-            let unparsed = &self.buf[self.start..self.end];
-            let msg = match take_frame(unparsed, limit) {
-                Ok(Some(f)) => {
-                    self.start += f.len;
-                    f.to_msg(unparsed, self.from_leader_side)
+            let msg = match take_packet(&self.buf[self.start..self.end], limit) {
+                Ok(Some((p, used))) => {
+                    self.start += used;
+                    if self.from_leader_side {
+                        from_leader(p)
+                    } else {
+                        from_learner(p).map(|(m, _)| m)
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => return Step::Closed(e.to_string()),
@@ -653,7 +656,7 @@ async fn accept_learner(
     let mut r = BufReader::new(s);
     let first = tokio::time::timeout(CONNECT_TIMEOUT, read_packet(&mut r, MAX_FROM_LEARNER)).await;
     let (msg, sid) = match first {
-        Ok(Ok(p)) => match from_learner(p) {
+        Ok(Ok(p)) => match from_learner(p.view()) {
             Ok((m @ Msg::FollowerInfo { .. }, Some(sid))) => (m, sid),
             Ok(_) => {
                 warn!(%remote, "quorum connection did not start with FOLLOWERINFO/OBSERVERINFO");
@@ -744,7 +747,6 @@ async fn linger(s: std::net::TcpStream, mut backlog: Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::super::zab::{Action, Leader, Learner, LogView, ZabConfig};
-    use super::super::zab_wire::{from_leader, take_packet};
     use super::*;
     use std::collections::BTreeSet;
     use std::time::Instant;

@@ -127,41 +127,21 @@ pub async fn read_packet<R: AsyncRead + Unpin>(
     Ok(QuorumPacket { typ, zxid, data })
 }
 
-/// A whole packet at the front of a buffer: its data is `buf[data]`, and it used `len`
-/// bytes.
-pub struct Frame {
+/// A packet's fields with its data borrowed from where it was read: the decoders copy
+/// only what a message keeps (a proposal's txn once, straight into its `Arc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketView<'a> {
     pub typ: i32,
     pub zxid: i64,
-    pub data: Option<std::ops::Range<usize>>,
-    pub len: usize,
+    pub data: Option<&'a [u8]>,
 }
 
-impl Frame {
-    /// The message, read from the buffer the frame was found in. A proposal's txn is
-    /// copied once, straight into the `Arc` the machine keeps.
-    pub fn to_msg(&self, buf: &[u8], from_leader_side: bool) -> Result<Msg, PacketError> {
-        let data = || self.data.clone().map_or(&[][..], |r| &buf[r]);
-        match (from_leader_side, self.typ) {
-            (true, PROPOSAL) => Ok(Msg::Proposal {
-                zxid: self.zxid,
-                txn: Arc::from(data()),
-            }),
-            (true, INFORM) => Ok(Msg::Inform {
-                zxid: self.zxid,
-                txn: Arc::from(data()),
-            }),
-            _ => {
-                let p = QuorumPacket {
-                    typ: self.typ,
-                    zxid: self.zxid,
-                    data: self.data.clone().map(|r| buf[r].to_vec()),
-                };
-                if from_leader_side {
-                    from_leader(p)
-                } else {
-                    from_learner(p).map(|(m, _)| m)
-                }
-            }
+impl QuorumPacket {
+    pub fn view(&self) -> PacketView<'_> {
+        PacketView {
+            typ: self.typ,
+            zxid: self.zxid,
+            data: self.data.as_deref(),
         }
     }
 }
@@ -172,19 +152,7 @@ impl Frame {
 pub fn take_packet(
     buf: &[u8],
     max_data: usize,
-) -> Result<Option<(QuorumPacket, usize)>, PacketError> {
-    Ok(take_frame(buf, max_data)?.map(|f| {
-        let p = QuorumPacket {
-            typ: f.typ,
-            zxid: f.zxid,
-            data: f.data.map(|r| buf[r].to_vec()),
-        };
-        (p, f.len)
-    }))
-}
-
-/// `take_packet` without copying the data out.
-pub fn take_frame(buf: &[u8], max_data: usize) -> Result<Option<Frame>, PacketError> {
+) -> Result<Option<(PacketView<'_>, usize)>, PacketError> {
     let i32_at = |at: usize| -> Option<i64> {
         buf.get(at..at + 4)
             .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")) as i64)
@@ -213,7 +181,7 @@ pub fn take_frame(buf: &[u8], max_data: usize) -> Result<Option<Frame>, PacketEr
             return Ok(None);
         }
         at += n;
-        Some(at - n..at)
+        Some(&buf[at - n..at])
     };
     let Some(ids) = i32_at(at) else {
         return Ok(None);
@@ -231,12 +199,7 @@ pub fn take_frame(buf: &[u8], max_data: usize) -> Result<Option<Frame>, PacketEr
             }
         }
     }
-    Ok(Some(Frame {
-        typ,
-        zxid,
-        data,
-        len: at,
-    }))
+    Ok(Some((PacketView { typ, zxid, data }, at)))
 }
 
 fn packet(typ: i32, zxid: i64, data: Option<Vec<u8>>) -> QuorumPacket {
@@ -324,8 +287,8 @@ pub fn to_packet(msg: &Msg, me: Sid) -> QuorumPacket {
     }
 }
 
-fn need(p: &QuorumPacket, n: usize) -> Result<&[u8], PacketError> {
-    let d = p.data.as_deref().unwrap_or(&[]);
+fn need<'a>(p: &PacketView<'a>, n: usize) -> Result<&'a [u8], PacketError> {
+    let d = p.data.unwrap_or_default();
     if d.len() < n {
         return Err(PacketError::ShortData {
             typ: p.typ,
@@ -344,7 +307,7 @@ fn i32_at(d: &[u8], at: usize) -> i32 {
 }
 
 /// A packet a learner sent to its leader. FOLLOWERINFO also yields the sender's sid.
-pub fn from_learner(p: QuorumPacket) -> Result<(Msg, Option<Sid>), PacketError> {
+pub fn from_learner(p: PacketView<'_>) -> Result<(Msg, Option<Sid>), PacketError> {
     let epoch = p.zxid >> 32;
     Ok(match p.typ {
         FOLLOWERINFO | OBSERVERINFO => {
@@ -366,7 +329,7 @@ pub fn from_learner(p: QuorumPacket) -> Result<(Msg, Option<Sid>), PacketError> 
         }
         ACK => (Msg::Ack { zxid: p.zxid }, None),
         PING => {
-            let d = p.data.as_deref().unwrap_or(&[]);
+            let d = p.data.unwrap_or_default();
             let touches = d
                 .chunks_exact(12)
                 .map(|c| (i64_at(c, 0), i32_at(c, 8)))
@@ -401,7 +364,7 @@ pub fn from_learner(p: QuorumPacket) -> Result<(Msg, Option<Sid>), PacketError> 
 }
 
 /// A packet the leader sent to a learner.
-pub fn from_leader(p: QuorumPacket) -> Result<Msg, PacketError> {
+pub fn from_leader(p: PacketView<'_>) -> Result<Msg, PacketError> {
     Ok(match p.typ {
         LEADERINFO => Msg::LeaderInfo {
             new_epoch: p.zxid >> 32,
@@ -467,12 +430,12 @@ mod tests {
         }
         assert_eq!(
             take_packet(&bytes, 1 << 20).unwrap(),
-            Some((p1.clone(), one))
+            Some((p1.view(), one))
         );
         if from_leader_side {
-            from_leader(p1).unwrap()
+            from_leader(p1.view()).unwrap()
         } else {
-            let (m, sid) = from_learner(p1).unwrap();
+            let (m, sid) = from_learner(p1.view()).unwrap();
             if matches!(m, Msg::FollowerInfo { .. }) {
                 assert_eq!(sid, Some(7));
             }
@@ -560,11 +523,11 @@ mod tests {
             Err(PacketError::TooLarge(100, 10))
         ));
         assert!(matches!(
-            from_leader(packet(ACK, 1, None)),
+            from_leader(packet(ACK, 1, None).view()),
             Err(PacketError::Unexpected { typ: ACK, .. })
         ));
         assert!(matches!(
-            from_learner(packet(ACKEPOCH, 1, Some(vec![1]))),
+            from_learner(packet(ACKEPOCH, 1, Some(vec![1])).view()),
             Err(PacketError::ShortData {
                 typ: ACKEPOCH,
                 len: 1
@@ -602,7 +565,7 @@ mod tests {
             b.extend_from_slice(s.as_bytes());
         }
         let whole = read_packet(&mut &b[..], 100).await.unwrap();
-        assert_eq!(take_packet(&b, 100).unwrap(), Some((whole, b.len())));
+        assert_eq!(take_packet(&b, 100).unwrap(), Some((whole.view(), b.len())));
         assert!(take_packet(&b[..b.len() - 1], 100).unwrap().is_none());
         assert!(matches!(
             take_packet(&b, 3),
