@@ -25,6 +25,7 @@ pub mod client;
 pub mod config;
 pub mod consensus;
 pub mod doorbell;
+pub mod fasthash;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod metrics;

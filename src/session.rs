@@ -3,7 +3,9 @@
 //! Time enters as a monotonic millisecond count passed in by the caller, so the tracker is
 //! deterministic under test.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::fasthash::{HashMap, HashSet};
 
 use crate::txn::SessionId;
 
@@ -41,7 +43,7 @@ impl SessionTracker {
         }
         SessionTracker {
             tick_ms: tick_ms.max(1),
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             buckets: BTreeMap::new(),
             next_id: base,
         }

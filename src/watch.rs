@@ -6,7 +6,9 @@
 //! never with NodeChildrenChanged. A connection matched several ways by one event gets one
 //! notification (spec §7.4).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use crate::fasthash::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::proto::opcode::{event, watcher_type};

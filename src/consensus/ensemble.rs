@@ -19,7 +19,9 @@
 //! (ZooKeeper applies its whole log and reloads on TRUNC; holding it back means TRUNC needs
 //! no reload).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::fasthash::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -192,14 +194,14 @@ impl Ensemble {
             history: tail.entries.into(),
             history_base: tail.base,
             last_logged,
-            forwarded: HashMap::new(),
-            connects: HashMap::new(),
-            revalidating: HashMap::new(),
+            forwarded: HashMap::default(),
+            connects: HashMap::default(),
+            revalidating: HashMap::default(),
             syncs: VecDeque::new(),
             touched: BTreeSet::new(),
             sync_waiters: VecDeque::new(),
-            session_server: HashMap::new(),
-            snapshots: HashMap::new(),
+            session_server: HashMap::default(),
+            snapshots: HashMap::default(),
             snapshot_generation: 0,
             snap_tx,
             snap_rx,

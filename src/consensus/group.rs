@@ -18,7 +18,7 @@
 //! `committed_zxid`, may therefore trail the Zab machine's commit point by part of a group;
 //! everything that reads them (syncs, SNAP, leaving a role) allows for it.
 
-use std::collections::HashSet;
+use crate::fasthash::HashSet;
 use std::sync::Arc;
 
 use super::msg::Reply;

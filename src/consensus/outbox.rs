@@ -19,7 +19,7 @@
 //! core already holds that batch and drains it before it serves a read: a client that saw
 //! its write acknowledged and reads through another core sees the write.
 
-use std::collections::HashSet;
+use crate::fasthash::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 

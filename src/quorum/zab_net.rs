@@ -15,7 +15,9 @@
 //! writer side has no task on `quorum-net` either (a socket registered there would wake
 //! that thread for every packet that arrives).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fasthash::HashMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -321,7 +323,7 @@ impl ZabNet {
         Ok(ZabNet {
             me,
             links: Arc::new(Mutex::new(Links::default())),
-            corked: Mutex::new(HashMap::new()),
+            corked: Mutex::new(HashMap::default()),
             arrivals: Arc::new(Arrivals {
                 queue: Mutex::new(VecDeque::new()),
                 bell,

@@ -7,7 +7,9 @@
 //! advances its view and serves the reads that waited behind those replies.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fasthash::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -131,13 +133,13 @@ impl Core {
             id,
             shared,
             view,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             watches: WatchTable::default(),
             mailbox,
             unreleased: VecDeque::new(),
-            touched: HashSet::new(),
+            touched: HashSet::default(),
             next_conn: 1,
-            per_ip: HashMap::new(),
+            per_ip: HashMap::default(),
         }
     }
 

@@ -38,11 +38,11 @@ impl DataTree {
             },
         );
         let mut tree = DataTree {
-            nodes: imbl::HashMap::new(),
-            ephemerals: imbl::HashMap::new(),
+            nodes: crate::fasthash::PersistentMap::new(),
+            ephemerals: crate::fasthash::PersistentMap::new(),
             containers: imbl::OrdSet::new(),
             ttls: imbl::OrdSet::new(),
-            sessions: imbl::HashMap::new(),
+            sessions: crate::fasthash::PersistentMap::new(),
             last_zxid: 0,
             approximate_data_size: 0,
         };

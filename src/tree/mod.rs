@@ -114,11 +114,11 @@ pub struct Applied {
 pub struct DataTree {
     /// Nodes are boxed: imbl's hash-map chunks reserve room for a whole chunk of entries, so
     /// small entries keep the empty slots cheap.
-    pub(crate) nodes: imbl::HashMap<Arc<str>, Arc<Node>>,
-    pub(crate) ephemerals: imbl::HashMap<SessionId, imbl::OrdSet<Arc<str>>>,
+    pub(crate) nodes: crate::fasthash::PersistentMap<Arc<str>, Arc<Node>>,
+    pub(crate) ephemerals: crate::fasthash::PersistentMap<SessionId, imbl::OrdSet<Arc<str>>>,
     pub(crate) containers: imbl::OrdSet<Arc<str>>,
     pub(crate) ttls: imbl::OrdSet<Arc<str>>,
-    pub(crate) sessions: imbl::HashMap<SessionId, i32>,
+    pub(crate) sessions: crate::fasthash::PersistentMap<SessionId, i32>,
     pub(crate) last_zxid: Zxid,
     pub(crate) approximate_data_size: i64,
 }

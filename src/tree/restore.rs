@@ -28,11 +28,11 @@ impl DataTree {
         last_zxid: Zxid,
     ) -> Result<DataTree, String> {
         let mut tree = DataTree {
-            nodes: imbl::HashMap::new(),
-            ephemerals: imbl::HashMap::new(),
+            nodes: crate::fasthash::PersistentMap::new(),
+            ephemerals: crate::fasthash::PersistentMap::new(),
             containers: imbl::OrdSet::new(),
             ttls: imbl::OrdSet::new(),
-            sessions: imbl::HashMap::new(),
+            sessions: crate::fasthash::PersistentMap::new(),
             last_zxid,
             approximate_data_size: 0,
         };
