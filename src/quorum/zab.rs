@@ -18,6 +18,12 @@
 //!    Broadcast: PROPOSAL to followers — pipelined, never waiting for acks —, each follower
 //!    ACKs once its log sync covers the proposal; a quorum of durable copies (the leader's
 //!    own included) commits in zxid order: COMMIT to followers, INFORM to observers.
+//!    ACK and COMMIT are cumulative (a follower logs and applies the proposals in order): a
+//!    follower sends one ACK per durable report, for the newest proposal it covers, and the
+//!    leader one COMMIT per follower for everything a pass commits. (ZooKeeper sends one of
+//!    each per proposal; ringkeeper and ZooKeeper members do not share an ensemble.)
+//!    A learner acks proposals only after NEWLEADER (the leader counts none before), and
+//!    UPTODATE commits only the history before the new epoch.
 //!
 //! Liveness: the leader pings every tick; a learner answers. A leader that has not heard
 //! from a quorum of voters within `sync_limit` steps down; a learner that has not heard from
@@ -470,8 +476,10 @@ impl Leader {
                     } else {
                         self.maybe_establish(&mut out);
                     }
-                } else if !s.observer {
-                    // Acks are cumulative: a follower logs in zxid order.
+                } else if !s.observer && s.phase != LearnerPhase::Syncing {
+                    // Acks are cumulative: a follower logs in zxid order. A learner's acks
+                    // count only after its NEWLEADER ack (as ZooKeeper's LearnerHandler
+                    // reads none before it): until then its current epoch is the old one.
                     for (_, p) in self.proposals.range_mut(..=zxid) {
                         p.acks.insert(from);
                     }
@@ -704,6 +712,7 @@ impl Leader {
         if !self.established {
             return;
         }
+        let mut newest = None;
         while let Some(entry) = self.proposals.first_entry() {
             if !self.cfg.is_quorum(&entry.get().acks) {
                 break;
@@ -715,23 +724,17 @@ impl Leader {
                 txn: p.txn.clone(),
             });
             for (&sid, s) in &self.learners {
-                // Everyone whose sync has been sent hears of every later commit.
-                if !matches!(
-                    s.phase,
-                    LearnerPhase::Syncing | LearnerPhase::Synced | LearnerPhase::Broadcast
-                ) {
-                    continue;
+                if s.observer && hears_commits(s.phase) {
+                    out.push(Action::Send {
+                        to: sid,
+                        msg: Msg::Inform {
+                            zxid,
+                            txn: p.txn.clone(),
+                        },
+                    });
                 }
-                let msg = if s.observer {
-                    Msg::Inform {
-                        zxid,
-                        txn: p.txn.clone(),
-                    }
-                } else {
-                    Msg::Commit { zxid }
-                };
-                out.push(Action::Send { to: sid, msg });
             }
+            newest = Some(zxid);
             self.committed.push_back((zxid, p.txn));
             if self.committed.len() > self.cfg.commit_log_count {
                 if let Some((z, _)) = self.committed.pop_front() {
@@ -739,7 +742,27 @@ impl Leader {
                 }
             }
         }
+        // A follower applies everything up to a COMMIT (it holds the proposals in order),
+        // so one COMMIT covers every txn this pass committed.
+        if let Some(zxid) = newest {
+            for (&sid, s) in &self.learners {
+                if !s.observer && hears_commits(s.phase) {
+                    out.push(Action::Send {
+                        to: sid,
+                        msg: Msg::Commit { zxid },
+                    });
+                }
+            }
+        }
     }
+}
+
+/// Everyone whose sync has been sent hears of every later commit.
+fn hears_commits(phase: LearnerPhase) -> bool {
+    matches!(
+        phase,
+        LearnerPhase::Syncing | LearnerPhase::Synced | LearnerPhase::Broadcast
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -770,6 +793,10 @@ pub struct Learner {
     durable: Zxid,
     /// Zxid to ack once durable (NEWLEADER's ack waits for the whole sync to be logged).
     newleader_ack_at: Option<Zxid>,
+    /// NEWLEADER was acked (so the new epoch is our current one): only then are proposals
+    /// acked. A proposal acked by a learner whose current epoch is still the old one could
+    /// commit, then be lost: the next election ranks that learner by its old epoch.
+    newleader_acked: bool,
     /// Where our log stood at NEWLEADER: the leader's initial history, committed by the time
     /// it sends UPTODATE.
     synced_upto: Zxid,
@@ -802,6 +829,7 @@ impl Learner {
             commit_upto: log.last_committed,
             durable: log.last_logged(),
             newleader_ack_at: None,
+            newleader_acked: false,
             synced_upto: log.last_committed,
             acked: log.last_logged(),
             started_ms: now_ms,
@@ -950,7 +978,11 @@ impl Learner {
                 // UPTODATE comes once a quorum has acked NEWLEADER, which commits the whole
                 // initial history: that includes what we held in our log before the sync (a
                 // DIFF does not resend it), so it applies now rather than at the next COMMIT.
-                self.commit_upto = self.commit_upto.max(self.synced_upto);
+                // The initial history is what precedes the new epoch; proposals of the new
+                // epoch that came with the sync (a leader already serving) are not committed
+                // by it: they wait for their COMMIT like any other.
+                let initial = self.synced_upto.min(make_zxid(self.new_epoch, 0));
+                self.commit_upto = self.commit_upto.max(initial);
                 self.apply_ready(&mut out);
             }
             Msg::Ping => out.push(Action::Send {
@@ -1005,37 +1037,40 @@ impl Learner {
         if let Some(at) = self.newleader_ack_at {
             if self.durable >= at {
                 self.newleader_ack_at = None;
+                self.newleader_acked = true;
                 self.current_epoch = self.new_epoch;
                 out.push(Action::PersistCurrentEpoch(self.new_epoch));
-                self.acked = self.acked.max(at);
+                // NEWLEADER's ack stands for the history before the new epoch (the leader
+                // credits it so); proposals of the new epoch that came with the sync are
+                // acked below, after it, like any other.
+                self.acked = self.acked.max(at.min(make_zxid(self.new_epoch, 0)));
                 out.push(Action::Send {
                     to: self.leader,
                     msg: Msg::Ack {
                         zxid: make_zxid(self.new_epoch, 0),
                     },
                 });
+            } else {
+                return; // no proposal acks before NEWLEADER's
             }
-            return; // no proposal acks before NEWLEADER's
         }
-        if self.observer || self.state == LearnerState::AwaitLeaderInfo {
+        if self.observer || !self.newleader_acked {
             return;
         }
         let upto = self.durable.min(self.last_logged);
         if upto <= self.acked {
             return;
         }
-        let fresh: Vec<Zxid> = self
-            .pending
-            .range(self.acked + 1..=upto)
-            .map(|(&z, _)| z)
-            .collect();
-        for zxid in fresh {
+        // Acks are cumulative (the leader counts one for every proposal at or below it; we
+        // log its proposals in order), so a durable report is one ACK, for the newest
+        // proposal it covers.
+        if let Some((&zxid, _)) = self.pending.range(self.acked + 1..=upto).next_back() {
             out.push(Action::Send {
                 to: self.leader,
                 msg: Msg::Ack { zxid },
             });
-            self.acked = zxid;
         }
+        self.acked = upto;
     }
 
     /// Applies committed txns in order once they are durably logged here.
@@ -1117,6 +1152,172 @@ mod tests {
         assert_eq!(applied(&acts), [0x1_0000_0002, 0x1_0000_0003]);
         assert!(l.is_serving());
         assert_eq!(l.last_committed(), 0x1_0000_0003);
+    }
+
+    fn acks(acts: &[Action]) -> Vec<Zxid> {
+        acts.iter()
+            .filter_map(|a| match a {
+                Action::Send {
+                    msg: Msg::Ack { zxid },
+                    ..
+                } => Some(*zxid),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A syncing learner acks no proposal before it has acked NEWLEADER (its current epoch
+    /// is the old one until then); afterwards one ACK covers each durable report.
+    #[test]
+    fn a_learner_acks_proposals_only_after_newleader() {
+        let txn: Payload = Arc::from(&b"t"[..]);
+        let (mut l, _) = Learner::new(cfg(1), 2, &LogView::default(), 0);
+        l.on_message(2, Msg::LeaderInfo { new_epoch: 2 }, 1);
+        l.on_message(2, Msg::Diff { zxid: 0 }, 2);
+        for z in [0x2_0000_0001, 0x2_0000_0002] {
+            let acts = l.on_message(
+                2,
+                Msg::Proposal {
+                    zxid: z,
+                    txn: txn.clone(),
+                },
+                3,
+            );
+            assert!(matches!(acts[..], [Action::Append { .. }]), "{acts:?}");
+        }
+        let acts = l.on_durable(0x2_0000_0002);
+        assert!(acks(&acts).is_empty(), "acked before NEWLEADER: {acts:?}");
+        // NEWLEADER's ack, then the proposals the sync carried (they are of the new epoch,
+        // which NEWLEADER's ack does not cover).
+        let acts = l.on_message(
+            2,
+            Msg::NewLeader {
+                zxid: 0x2_0000_0000,
+            },
+            4,
+        );
+        assert_eq!(acks(&acts), [0x2_0000_0000, 0x2_0000_0002]);
+        l.on_message(2, Msg::UpToDate, 5);
+        for z in [0x2_0000_0003, 0x2_0000_0004, 0x2_0000_0005] {
+            l.on_message(
+                2,
+                Msg::Proposal {
+                    zxid: z,
+                    txn: txn.clone(),
+                },
+                6,
+            );
+        }
+        let acts = l.on_durable(0x2_0000_0004);
+        assert_eq!(acks(&acts), [0x2_0000_0004], "one cumulative ack");
+        assert!(acks(&l.on_durable(0x2_0000_0004)).is_empty());
+        assert_eq!(acks(&l.on_durable(0x2_0000_0005)), [0x2_0000_0005]);
+    }
+
+    /// A learner that joins a leader already serving gets the leader's uncommitted
+    /// proposals with its sync. UPTODATE commits the history before the new epoch only:
+    /// those proposals apply at their COMMIT, never at UPTODATE (the leader may lose its
+    /// quorum before they commit). Found by `sim_zab` (seed 11184 of SIM_SEEDS=20000).
+    #[test]
+    fn uptodate_does_not_commit_the_new_epochs_proposals() {
+        let txn: Payload = Arc::from(&b"t"[..]);
+        let log = LogView {
+            accepted_epoch: 1,
+            current_epoch: 1,
+            last_committed: 0x1_0000_0001,
+            base: 0,
+            entries: vec![(0x1_0000_0001, txn.clone()), (0x1_0000_0002, txn.clone())],
+        };
+        let (mut l, _) = Learner::new(cfg(1), 2, &log, 0);
+        l.on_message(2, Msg::LeaderInfo { new_epoch: 2 }, 1);
+        l.on_message(
+            2,
+            Msg::Diff {
+                zxid: 0x1_0000_0002,
+            },
+            2,
+        );
+        for z in [0x2_0000_0001, 0x2_0000_0002] {
+            l.on_message(
+                2,
+                Msg::Proposal {
+                    zxid: z,
+                    txn: txn.clone(),
+                },
+                3,
+            );
+        }
+        l.on_message(
+            2,
+            Msg::NewLeader {
+                zxid: 0x2_0000_0000,
+            },
+            4,
+        );
+        l.on_durable(0x2_0000_0002);
+        let acts = l.on_message(2, Msg::UpToDate, 5);
+        assert_eq!(applied(&acts), [0x1_0000_0002], "the old epoch's tail only");
+        let acts = l.on_message(
+            2,
+            Msg::Commit {
+                zxid: 0x2_0000_0002,
+            },
+            6,
+        );
+        assert_eq!(applied(&acts), [0x2_0000_0001, 0x2_0000_0002]);
+    }
+
+    /// The leader counts no proposal ack from a learner that has not acked NEWLEADER.
+    #[test]
+    fn the_leader_ignores_proposal_acks_before_newleader() {
+        let mut three = cfg(3);
+        three.voters = BTreeSet::from([1, 2, 3]);
+        let (mut leader, _) = Leader::new(three, LogView::default(), 0);
+        for sid in [1, 2] {
+            leader.on_connect(sid, 0);
+            leader.on_message(
+                sid,
+                Msg::FollowerInfo {
+                    accepted_epoch: 0,
+                    observer: false,
+                },
+                1,
+            );
+        }
+        let epoch = leader.epoch().expect("epoch chosen");
+        for sid in [1, 2] {
+            leader.on_message(
+                sid,
+                Msg::AckEpoch {
+                    last_zxid: 0,
+                    current_epoch: 0,
+                },
+                2,
+            );
+        }
+        // Learner 1 acks NEWLEADER; the leader is established with it.
+        let mut acts = leader.on_message(
+            1,
+            Msg::Ack {
+                zxid: make_zxid(epoch, 0),
+            },
+            3,
+        );
+        acts.extend(leader.on_durable(make_zxid(epoch, 0)));
+        assert!(leader.is_established(), "{acts:?}");
+        let (z, _) = leader.propose(Arc::from(&b"p"[..])).expect("propose");
+        assert!(
+            applied(&leader.on_durable(z)).is_empty(),
+            "the leader alone"
+        );
+        // Learner 2 is still syncing: its ack must not make the quorum.
+        let acts = leader.on_message(2, Msg::Ack { zxid: z }, 4);
+        assert!(
+            applied(&acts).is_empty(),
+            "committed on a syncing learner's ack: {acts:?}"
+        );
+        let acts = leader.on_message(1, Msg::Ack { zxid: z }, 5);
+        assert_eq!(applied(&acts), [z]);
     }
 
     fn gives_up(acts: &[Action]) -> bool {
