@@ -665,6 +665,16 @@ impl Leader {
         out: &mut Vec<Action>,
     ) {
         if !observer {
+            // Our commit point: it covers what the learner already held and we committed
+            // (a DIFF does not resend that). UPTODATE commits only the history before our
+            // epoch, so without this a follower restarted within our epoch would serve
+            // without its committed tail until the next write's COMMIT.
+            out.push(Action::Send {
+                to: sid,
+                msg: Msg::Commit {
+                    zxid: self.last_committed,
+                },
+            });
             for (&z, p) in self.proposals.range(from + 1..) {
                 out.push(Action::Send {
                     to: sid,
@@ -1111,22 +1121,23 @@ mod tests {
             .collect()
     }
 
+    /// A log of epoch 1 holding txns 1..=`n`, of which the first is committed.
+    fn epoch1_log(n: u32) -> LogView {
+        let txn: Payload = Arc::from(&b"t"[..]);
+        LogView {
+            accepted_epoch: 1,
+            current_epoch: 1,
+            last_committed: make_zxid(1, 1),
+            base: 0,
+            entries: (1..=n).map(|c| (make_zxid(1, c), txn.clone())).collect(),
+        }
+    }
+
     /// A restarted follower holds a logged tail the new leader also has: DIFF resends none
     /// of it, and UPTODATE (the leader's initial history is committed) applies it.
     #[test]
     fn uptodate_applies_the_tail_the_learner_already_held() {
-        let txn: Payload = Arc::from(&b"t"[..]);
-        let log = LogView {
-            accepted_epoch: 1,
-            current_epoch: 1,
-            last_committed: 0x1_0000_0001,
-            base: 0,
-            entries: vec![
-                (0x1_0000_0001, txn.clone()),
-                (0x1_0000_0002, txn.clone()),
-                (0x1_0000_0003, txn.clone()),
-            ],
-        };
+        let log = epoch1_log(3);
         let (mut l, _) = Learner::new(cfg(1), 2, &log, 0);
         l.on_message(2, Msg::LeaderInfo { new_epoch: 2 }, 1);
         l.on_message(
@@ -1221,14 +1232,7 @@ mod tests {
     #[test]
     fn uptodate_does_not_commit_the_new_epochs_proposals() {
         let txn: Payload = Arc::from(&b"t"[..]);
-        let log = LogView {
-            accepted_epoch: 1,
-            current_epoch: 1,
-            last_committed: 0x1_0000_0001,
-            base: 0,
-            entries: vec![(0x1_0000_0001, txn.clone()), (0x1_0000_0002, txn.clone())],
-        };
-        let (mut l, _) = Learner::new(cfg(1), 2, &log, 0);
+        let (mut l, _) = Learner::new(cfg(1), 2, &epoch1_log(2), 0);
         l.on_message(2, Msg::LeaderInfo { new_epoch: 2 }, 1);
         l.on_message(
             2,
@@ -1265,6 +1269,106 @@ mod tests {
             6,
         );
         assert_eq!(applied(&acts), [0x2_0000_0001, 0x2_0000_0002]);
+    }
+
+    /// Carries messages between a leader (sid 3) and learners until nothing moves; logs are
+    /// durable at once. Returns what each learner applied.
+    fn pump(
+        leader: &mut Leader,
+        learners: &mut [(Sid, Learner)],
+        mut out: Vec<(Sid, Action)>,
+    ) -> Vec<Vec<Zxid>> {
+        let mut applied = vec![Vec::new(); learners.len()];
+        let mut step = 0;
+        while let Some((from, a)) = (!out.is_empty()).then(|| out.remove(0)) {
+            step += 1;
+            assert!(step < 10_000, "no quiet point");
+            let idx = |sid| learners.iter().position(|(s, _)| *s == sid);
+            match (from, a) {
+                (3, Action::Send { to, msg }) => {
+                    if let Some(i) = idx(to) {
+                        out.extend(
+                            learners[i]
+                                .1
+                                .on_message(3, msg, 1)
+                                .into_iter()
+                                .map(|a| (to, a)),
+                        );
+                    }
+                }
+                (3, Action::Append { zxid, .. }) => {
+                    out.extend(leader.on_durable(zxid).into_iter().map(|a| (3, a)))
+                }
+                (sid, Action::Send { msg, .. }) => {
+                    out.extend(leader.on_message(sid, msg, 1).into_iter().map(|a| (3, a)))
+                }
+                (sid, Action::Append { zxid, .. }) => {
+                    let i = idx(sid).expect("a learner");
+                    out.extend(learners[i].1.on_durable(zxid).into_iter().map(|a| (sid, a)));
+                }
+                (sid, Action::Apply { zxid, .. }) if sid != 3 => {
+                    applied[idx(sid).expect("a learner")].push(zxid)
+                }
+                _ => {}
+            }
+        }
+        applied
+    }
+
+    /// A follower restarted within the leader's epoch holds part of that epoch's committed
+    /// txns in its log. The DIFF does not resend them and UPTODATE does not commit them (they
+    /// are of the new epoch): the leader's commit point, sent with the sync, does. Without it
+    /// the follower served without them (and refused clients that had seen them) until the
+    /// next write. kazoo's test_request_queuing_* (a member stopped and restarted) found it.
+    #[test]
+    fn a_follower_restarted_within_the_epoch_applies_its_committed_tail() {
+        let txn: Payload = Arc::from(&b"t"[..]);
+        let log_at = |epoch| LogView {
+            accepted_epoch: epoch,
+            current_epoch: epoch,
+            last_committed: 0,
+            base: 0,
+            entries: Vec::new(),
+        };
+        // Leader 3 and follower 2 establish epoch 3 and commit five txns.
+        let (mut leader, acts) = Leader::new(cfg(3), log_at(2), 0);
+        let (f2, f2_acts) = Learner::new(cfg(2), 3, &log_at(2), 0);
+        leader.on_connect(2, 0);
+        let mut learners = vec![(2, f2)];
+        let mut out: Vec<(Sid, Action)> = acts.into_iter().map(|a| (3, a)).collect();
+        out.extend(f2_acts.into_iter().map(|a| (2, a)));
+        pump(&mut leader, &mut learners, out);
+        assert!(leader.is_established());
+        let epoch = leader.epoch().expect("epoch");
+        let mut out = Vec::new();
+        for _ in 0..5 {
+            let (_, acts) = leader.propose(txn.clone()).expect("propose");
+            out.extend(acts.into_iter().map(|a| (3, a)));
+        }
+        pump(&mut leader, &mut learners, out);
+        assert_eq!(leader.last_committed(), make_zxid(epoch, 5));
+        // Follower 1 was in this epoch too: it logged all five and had applied three when
+        // it stopped. It comes back.
+        let held = LogView {
+            accepted_epoch: epoch,
+            current_epoch: epoch,
+            last_committed: make_zxid(epoch, 3),
+            base: 0,
+            entries: (1..=5)
+                .map(|c| (make_zxid(epoch, c), txn.clone()))
+                .collect(),
+        };
+        let (f1, f1_acts) = Learner::new(cfg(1), 3, &held, 0);
+        leader.on_connect(1, 0);
+        learners.push((1, f1));
+        let applied = pump(
+            &mut leader,
+            &mut learners,
+            f1_acts.into_iter().map(|a| (1, a)).collect(),
+        );
+        assert!(learners[1].1.is_serving());
+        assert_eq!(applied[1], [make_zxid(epoch, 4), make_zxid(epoch, 5)]);
+        assert_eq!(learners[1].1.last_committed(), make_zxid(epoch, 5));
     }
 
     /// The leader counts no proposal ack from a learner that has not acked NEWLEADER.
