@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use crate::fasthash::{HashMap, HashSet};
-
 use crate::txn::SessionId;
 
 /// A connection somewhere on a net core: (core index, connection number on that core).

@@ -7,10 +7,9 @@
 //! notification (spec §7.4).
 
 use std::collections::BTreeSet;
-
-use crate::fasthash::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::fasthash::{HashMap, HashSet};
 use crate::proto::opcode::{event, watcher_type};
 
 /// Connection number on this core.

@@ -20,8 +20,6 @@
 //! no reload).
 
 use std::collections::{BTreeSet, VecDeque};
-
-use crate::fasthash::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,6 +30,7 @@ use super::msg::{Committed, Reply, ReplyBody};
 use super::role::ServerRole;
 use super::{forward, granted, reconfig, refused, wall_ms, ConsensusCore, Pending};
 use crate::doorbell::Sleeper;
+use crate::fasthash::HashMap;
 use crate::prep::{self, PrepCtx};
 use crate::proto::opcode as op;
 use crate::proto::records::ConnectRequest;

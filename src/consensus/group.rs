@@ -17,12 +17,11 @@
 //! waits for them, at most until the next commit after the cut. The leader's view, and
 //! `committed_zxid`, may therefore trail the Zab machine's commit point by part of a group;
 //! everything that reads them (syncs, SNAP, leaving a role) allows for it.
-
-use crate::fasthash::HashSet;
 use std::sync::Arc;
 
 use super::msg::Reply;
 use super::{ConsensusCore, Pending};
+use crate::fasthash::HashSet;
 use crate::session::ConnRef;
 
 /// A group is cut at this many txns, so a loop that never runs dry still releases.

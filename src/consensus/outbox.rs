@@ -18,13 +18,12 @@
 //! only once `flushed` has reached it. So when one core sends a reply from a batch, every
 //! core already holds that batch and drains it before it serves a read: a client that saw
 //! its write acknowledged and reads through another core sees the write.
-
-use crate::fasthash::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::msg::{Committed, Item, Published, Reply, ToCore};
 use super::ConsensusCore;
+use crate::fasthash::HashSet;
 use crate::session::ConnRef;
 
 /// A flush is forced at this many items, so a busy loop still publishes regularly.

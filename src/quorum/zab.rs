@@ -807,8 +807,8 @@ pub struct Learner {
     /// acked. A proposal acked by a learner whose current epoch is still the old one could
     /// commit, then be lost: the next election ranks that learner by its old epoch.
     newleader_acked: bool,
-    /// Where our log stood at NEWLEADER: the leader's initial history, committed by the time
-    /// it sends UPTODATE.
+    /// Where our log stood at NEWLEADER. The part before the new epoch is the leader's
+    /// initial history, committed by the time it sends UPTODATE.
     synced_upto: Zxid,
     acked: Zxid,
     started_ms: u64,
@@ -988,9 +988,9 @@ impl Learner {
                 // UPTODATE comes once a quorum has acked NEWLEADER, which commits the whole
                 // initial history: that includes what we held in our log before the sync (a
                 // DIFF does not resend it), so it applies now rather than at the next COMMIT.
-                // The initial history is what precedes the new epoch; proposals of the new
-                // epoch that came with the sync (a leader already serving) are not committed
-                // by it: they wait for their COMMIT like any other.
+                // The initial history is what precedes the new epoch. Txns of the new epoch
+                // (a leader already serving) are committed by COMMITs only: the one the sync
+                // carries for the leader's commit point, and those after it.
                 let initial = self.synced_upto.min(make_zxid(self.new_epoch, 0));
                 self.commit_upto = self.commit_upto.max(initial);
                 self.apply_ready(&mut out);
@@ -1276,11 +1276,12 @@ mod tests {
     fn pump(
         leader: &mut Leader,
         learners: &mut [(Sid, Learner)],
-        mut out: Vec<(Sid, Action)>,
+        out: Vec<(Sid, Action)>,
     ) -> Vec<Vec<Zxid>> {
         let mut applied = vec![Vec::new(); learners.len()];
+        let mut out = std::collections::VecDeque::from(out);
         let mut step = 0;
-        while let Some((from, a)) = (!out.is_empty()).then(|| out.remove(0)) {
+        while let Some((from, a)) = out.pop_front() {
             step += 1;
             assert!(step < 10_000, "no quiet point");
             let idx = |sid| learners.iter().position(|(s, _)| *s == sid);
@@ -1374,9 +1375,7 @@ mod tests {
     /// The leader counts no proposal ack from a learner that has not acked NEWLEADER.
     #[test]
     fn the_leader_ignores_proposal_acks_before_newleader() {
-        let mut three = cfg(3);
-        three.voters = BTreeSet::from([1, 2, 3]);
-        let (mut leader, _) = Leader::new(three, LogView::default(), 0);
+        let (mut leader, _) = Leader::new(cfg(3), LogView::default(), 0);
         for sid in [1, 2] {
             leader.on_connect(sid, 0);
             leader.on_message(

@@ -16,8 +16,6 @@
 //! that thread for every packet that arrives).
 
 use std::collections::VecDeque;
-
-use crate::fasthash::HashMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -32,6 +30,7 @@ use super::vote::Sid;
 use super::zab::Msg;
 use super::zab_wire::{encode_msg, from_leader, from_learner, read_packet, take_packet};
 use crate::doorbell::Doorbell;
+use crate::fasthash::HashMap;
 
 /// Largest packet a learner may send (forwarded requests are bounded by jute.maxbuffer).
 const MAX_FROM_LEARNER: usize = 64 << 20;

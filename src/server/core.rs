@@ -8,8 +8,6 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-
-use crate::fasthash::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -21,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::consensus::msg::{Committed, Item, Published, Reply, ReplyBody, ToConsensus, ToCore};
 use crate::consensus::{request_op, SharedState};
+use crate::fasthash::{HashMap, HashSet};
 use crate::proto::codec::{Decode, Reader};
 use crate::proto::opcode as op;
 use crate::proto::records::{Id, RequestHeader};
