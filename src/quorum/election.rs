@@ -228,18 +228,28 @@ impl Election {
         out: &mut Vec<Output>,
         queue: &mut VecDeque<(Sid, Notification)>,
     ) {
+        // An observer answers nobody. Voters only answer what it sends, so its own
+        // broadcasts (at the start and re-sent with backoff) are all it needs; answering a
+        // voter's answer would ping-pong for as long as that voter stays LOOKING in an
+        // earlier round than ours, or stays LOOKING while we observe.
+        let answers = self.cfg.is_voter(self.cfg.me);
         if !self.cfg.is_voter(from) {
-            out.push(Output::Send {
-                to: from,
-                msg: self.answer(),
-            });
+            if answers {
+                out.push(Output::Send {
+                    to: from,
+                    msg: self.answer(),
+                });
+            }
             return;
         }
         if self.state == PeerState::Looking {
             if self.logical_clock == 0 {
                 return; // not started: nothing to compare with yet
             }
-            if n.state == PeerState::Looking && n.round < self.logical_clock && from != self.cfg.me
+            if answers
+                && n.state == PeerState::Looking
+                && n.round < self.logical_clock
+                && from != self.cfg.me
             {
                 out.push(Output::Send {
                     to: from,
@@ -248,7 +258,7 @@ impl Election {
             }
             self.last_heard_ms = now_ms;
             self.process(now_ms, from, n, out, queue);
-        } else if n.state == PeerState::Looking && from != self.cfg.me {
+        } else if answers && n.state == PeerState::Looking && from != self.cfg.me {
             out.push(Output::Send {
                 to: from,
                 msg: self.answer(),
@@ -595,6 +605,29 @@ mod tests {
         obs.on_notification(3, 3, looking(3, 0, 0, 1));
         let out = obs.on_timer(203);
         assert_eq!(decided(&out), Some((PeerState::Observing, 3)));
+    }
+
+    /// A LOOKING voter answers every observer notification with its vote; the observer must
+    /// not answer back, whether it is LOOKING in a later round or already OBSERVING, or the
+    /// two would exchange notifications for as long as the voter stays LOOKING (found by
+    /// `quorum::sim`, seed 24112, where duplication made the exchange grow without bound).
+    #[test]
+    fn an_observer_does_not_answer_a_voters_answer() {
+        let mut obs = Election::new(ElectionConfig::new(4, [1, 2, 3]));
+        obs.start(0, 7, 1);
+        obs.start(10, 7, 1); // a second round: the observer is ahead of the voter
+        assert_eq!(obs.round(), 2);
+        let mut voter = Election::new(ElectionConfig::new(2, [1, 2, 3]));
+        voter.start(0, 3, 0);
+        let out = voter.on_notification(11, 4, looking(i64::MIN, i64::MIN, i64::MIN, 2));
+        let answer = sends(&out);
+        assert_eq!(answer, vec![(4, looking(2, 3, 0, 1))]);
+        assert!(sends(&obs.on_notification(12, 2, answer[0].1)).is_empty());
+        // Decided, it still sends nothing back to a LOOKING voter.
+        obs.on_notification(13, 1, looking(3, 9, 0, 2));
+        obs.on_notification(14, 3, looking(3, 9, 0, 2));
+        assert_eq!(decided(&obs.on_timer(300)), Some((PeerState::Observing, 3)));
+        assert!(sends(&obs.on_notification(301, 2, answer[0].1)).is_empty());
     }
 
     #[test]

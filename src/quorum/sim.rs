@@ -337,6 +337,24 @@ impl Sim {
     }
 }
 
+/// The seeds a randomized test runs: `SIM_SEED=n` replays one; `SIM_SEEDS=N` runs N of
+/// them (a longer soak), from `SIM_SEEDS_FROM` (default 1), so that CI can cover a new window
+/// on each commit; otherwise 1..=`default_count`.
+pub(super) fn seeds(default_count: u64) -> Vec<u64> {
+    let var = |k: &str| {
+        std::env::var(k).ok().map(|v| {
+            v.parse::<u64>()
+                .unwrap_or_else(|_| panic!("{k} is a number: {v}"))
+        })
+    };
+    if let Some(one) = var("SIM_SEED") {
+        return vec![one];
+    }
+    let from = var("SIM_SEEDS_FROM").unwrap_or(1);
+    let n = var("SIM_SEEDS").unwrap_or(default_count);
+    (from..from + n).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,7 +455,7 @@ mod tests {
     /// quickly: within finalize_wait plus a few message delays (simulated time).
     #[test]
     fn fault_free_elections_pick_the_best_history_fast() {
-        for seed in seeds() {
+        for seed in seeds(2_000) {
             let mut r = Rng::new(seed ^ 0xfa57);
             let voters = [1, 3, 5, 7][r.below(4) as usize];
             let history: Vec<(i64, i64)> = (0..voters)
@@ -463,22 +481,11 @@ mod tests {
         }
     }
 
-    fn seeds() -> Vec<u64> {
-        if let Ok(n) = std::env::var("SIM_SEEDS") {
-            // A longer soak: SIM_SEEDS=100000.
-            return (1..=n.parse().expect("SIM_SEEDS is a number")).collect();
-        }
-        match std::env::var("SIM_SEED") {
-            Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
-            Err(_) => (1..=2_000).collect(),
-        }
-    }
-
     /// Under loss, duplication, reordering, partitions (also one-way) and crashes, once the
     /// faults stop and everyone is up, all servers settle on one leader that leads.
     #[test]
     fn random_faults_then_heal_always_converges() {
-        for seed in seeds() {
+        for seed in seeds(2_000) {
             let mut r = Rng::new(seed ^ 0x5eed);
             let voters = [3, 5][r.below(2) as usize];
             let observers = r.below(2) as usize;

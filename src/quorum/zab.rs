@@ -664,17 +664,18 @@ impl Leader {
         from: Zxid,
         out: &mut Vec<Action>,
     ) {
+        // Our commit point: it covers what the learner already held and we committed (a
+        // DIFF does not resend that). UPTODATE commits only the history before our epoch,
+        // so without this a learner restarted within our epoch would serve without its
+        // committed tail until the next write's COMMIT or INFORM. An observer's machine
+        // takes a COMMIT like a follower's.
+        out.push(Action::Send {
+            to: sid,
+            msg: Msg::Commit {
+                zxid: self.last_committed,
+            },
+        });
         if !observer {
-            // Our commit point: it covers what the learner already held and we committed
-            // (a DIFF does not resend that). UPTODATE commits only the history before our
-            // epoch, so without this a follower restarted within our epoch would serve
-            // without its committed tail until the next write's COMMIT.
-            out.push(Action::Send {
-                to: sid,
-                msg: Msg::Commit {
-                    zxid: self.last_committed,
-                },
-            });
             for (&z, p) in self.proposals.range(from + 1..) {
                 out.push(Action::Send {
                     to: sid,
@@ -1323,6 +1324,20 @@ mod tests {
     /// next write. kazoo's test_request_queuing_* (a member stopped and restarted) found it.
     #[test]
     fn a_follower_restarted_within_the_epoch_applies_its_committed_tail() {
+        restarted_within_the_epoch_applies_its_committed_tail(1);
+    }
+
+    #[test]
+    fn an_observer_restarted_within_the_epoch_applies_its_committed_tail() {
+        restarted_within_the_epoch_applies_its_committed_tail(4);
+    }
+
+    /// Member 4 observes; `who` (1 or 4) stops within the leader's epoch and comes back.
+    fn restarted_within_the_epoch_applies_its_committed_tail(who: Sid) {
+        let cfg = |me| ZabConfig {
+            observers: BTreeSet::from([4]),
+            ..cfg(me)
+        };
         let txn: Payload = Arc::from(&b"t"[..]);
         let log_at = |epoch| LogView {
             accepted_epoch: epoch,
@@ -1348,8 +1363,8 @@ mod tests {
         }
         pump(&mut leader, &mut learners, out);
         assert_eq!(leader.last_committed(), make_zxid(epoch, 5));
-        // Follower 1 was in this epoch too: it logged all five and had applied three when
-        // it stopped. It comes back.
+        // `who` was in this epoch too: it logged all five and had applied three when it
+        // stopped. It comes back.
         let held = LogView {
             accepted_epoch: epoch,
             current_epoch: epoch,
@@ -1359,13 +1374,13 @@ mod tests {
                 .map(|c| (make_zxid(epoch, c), txn.clone()))
                 .collect(),
         };
-        let (f1, f1_acts) = Learner::new(cfg(1), 3, &held, 0);
-        leader.on_connect(1, 0);
-        learners.push((1, f1));
+        let (back, back_acts) = Learner::new(cfg(who), 3, &held, 0);
+        leader.on_connect(who, 0);
+        learners.push((who, back));
         let applied = pump(
             &mut leader,
             &mut learners,
-            f1_acts.into_iter().map(|a| (1, a)).collect(),
+            back_acts.into_iter().map(|a| (who, a)).collect(),
         );
         assert!(learners[1].1.is_serving());
         assert_eq!(applied[1], [make_zxid(epoch, 4), make_zxid(epoch, 5)]);
