@@ -64,6 +64,8 @@ pub struct Metrics {
     snapshot_ms: Mutex<Histogram<u64>>,
     /// Leader elections, from LOOKING to a decided vote (ZooKeeper's `election_time`).
     election_ms: Mutex<Histogram<u64>>,
+    /// Leader: proposal sent → ACK, by follower sid (`consensus::ack_timing`).
+    proposal_ack_us: Mutex<BTreeMap<i64, Histogram<u64>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -78,6 +80,7 @@ impl Metrics {
             commit_us: Mutex::new(latency_histogram()),
             snapshot_ms: Mutex::new(latency_histogram()),
             election_ms: Mutex::new(latency_histogram()),
+            proposal_ack_us: Mutex::default(),
         }
     }
 
@@ -97,6 +100,16 @@ impl Metrics {
 
     pub fn record_election(&self, ms: u64) {
         record(&mut lock(&self.election_ms), ms);
+    }
+
+    pub fn record_proposal_ack(&self, follower: i64, us: u64) {
+        let mut all = lock(&self.proposal_ack_us);
+        record(all.entry(follower).or_insert_with(latency_histogram), us);
+    }
+
+    /// Proposal → ACK waits by follower sid, as this server last measured them leading.
+    pub fn proposal_acks(&self) -> BTreeMap<i64, Histogram<u64>> {
+        lock(&self.proposal_ack_us).clone()
     }
 
     pub fn election(&self) -> Histogram<u64> {

@@ -26,6 +26,7 @@ use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 
+use super::ack_timing::AckTiming;
 use super::msg::{Committed, Reply, ReplyBody};
 use super::role::ServerRole;
 use super::{forward, granted, reconfig, refused, wall_ms, ConsensusCore, Pending};
@@ -117,6 +118,8 @@ pub(super) struct Ensemble {
     /// Leader: the member each session's client is connected to, as last created or
     /// revalidated there; writes arriving through another member fail with SESSIONMOVED.
     session_server: HashMap<SessionId, Sid>,
+    /// Leader: when each proposal went out, for the per-follower ACK wait metric.
+    ack_timing: AckTiming,
 }
 
 impl Ensemble {
@@ -200,6 +203,7 @@ impl Ensemble {
             touched: BTreeSet::new(),
             sync_waiters: VecDeque::new(),
             session_server: HashMap::default(),
+            ack_timing: AckTiming::default(),
             snapshots: HashMap::default(),
             snapshot_generation: 0,
             snap_tx,
@@ -410,6 +414,7 @@ impl ConsensusCore {
             }
             let (l, acts) = Leader::new(cfg, log, now);
             self.ens().role = Role::Leading(Box::new(l));
+            self.ens().ack_timing = AckTiming::default();
             self.run_zab(acts);
         } else {
             let addr = e.cfg.quorum_addrs.get(&leader).cloned().unwrap_or_default();
@@ -448,6 +453,7 @@ impl ConsensusCore {
                     tracing::info!("learner {sid} disconnected: {why}");
                     l.on_disconnect(sid);
                     self.ens().snapshots.remove(&sid);
+                    self.ens().ack_timing.forget(sid);
                 }
                 Role::Following(l) if l.leader() == sid => {
                     let e = self.ens();
@@ -507,6 +513,13 @@ impl ConsensusCore {
                         valid,
                     },
                 );
+            }
+            Msg::Ack { zxid } if leading => {
+                let now = self.now;
+                let wait = self.ens().ack_timing.acked(from, *zxid, now);
+                if let (Some(w), Some(m)) = (wait, &self.metrics) {
+                    m.record_proposal_ack(from, w.as_micros() as u64);
+                }
             }
             Msg::PingReply { touches } if leading => {
                 for (id, _) in touches {
@@ -926,6 +939,8 @@ impl ConsensusCore {
             },
             _ => crate::storage::fatal("proposing while not leading"),
         };
+        let now = self.now;
+        self.ens().ack_timing.proposed(zxid, now);
         self.run_zab(acts);
     }
 

@@ -7,6 +7,7 @@
 //! the process stops, so the speculative tree is exactly the state later writes must see.
 //! Nothing leaves this thread before its txn is durable.
 
+mod ack_timing;
 mod ensemble;
 pub use ensemble::RecoveredTail;
 mod forward;

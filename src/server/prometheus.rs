@@ -3,6 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
+use hdrhistogram::Histogram;
+
 use super::core::CoreShared;
 use super::inspect::ServerReport;
 use crate::metrics::{self, op_label, Exposition};
@@ -56,6 +58,17 @@ pub fn render(shared: &CoreShared, r: &ServerReport) -> String {
     if shared.settings.ensemble.is_some() {
         let (name, help) = crate::metrics::ENSEMBLE_METRICS[0];
         e.summary(name, help, &[("", &shared.metrics.election())], 1e3);
+        let acks = shared.metrics.proposal_acks();
+        if !acks.is_empty() {
+            let labels: Vec<String> = acks.keys().map(|s| format!("follower=\"{s}\"")).collect();
+            let series: Vec<(&str, &Histogram<u64>)> = labels
+                .iter()
+                .map(String::as_str)
+                .zip(acks.values())
+                .collect();
+            let (name, help) = crate::metrics::ENSEMBLE_METRICS[1];
+            e.summary(name, help, &series, 1e6);
+        }
     }
     let cs = &shared.consensus;
     let st = &shared.stats;

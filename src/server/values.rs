@@ -190,6 +190,9 @@ pub fn monitor(shared: &CoreShared, report: &ServerReport) -> Vec<(String, Value
     percentiles(&mut v, "snapshot_duration_ms", &shared.metrics.snapshot());
     if shared.settings.ensemble.is_some() {
         percentiles(&mut v, "election_time_ms", &shared.metrics.election());
+        for (sid, h) in shared.metrics.proposal_acks() {
+            percentiles(&mut v, &format!("proposal_ack_us_follower_{sid}"), &h);
+        }
     }
     v
 }

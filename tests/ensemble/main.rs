@@ -19,6 +19,7 @@
 //! - `rolling`      every server restarted in turn under a continuous writer
 //! - `sessions`     expiry, moving between members, sync, a client ahead of the server
 //! - `ordering`     reply order, read-your-writes and event-before-data on every member
+//! - `metrics`      the leader's per-follower proposal → ACK wait in `mntr`
 //! - `harness`      the tools above (proxy, writer check), checked on their own
 //!
 //! Tests are plain `#[test]`s: the blocking harness (spawn, kill, wait for `srvr`) runs on
@@ -32,6 +33,7 @@ mod election;
 mod failover;
 mod follower_sync;
 mod harness;
+mod metrics;
 mod netfaults;
 mod ordering;
 mod partition;
