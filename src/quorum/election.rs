@@ -21,7 +21,9 @@
 //!   quorum reports following it and the leader itself reports LEADING (so a crashed leader
 //!   is not re-elected by stale followers).
 //! - Whatever our state, a LOOKING peer behind us, or any non-voter, is answered with our
-//!   current vote so that late starters and observers learn the outcome.
+//!   current vote so that late starters and observers learn the outcome. An observer answers
+//!   nobody (voters only answer it), or it and a LOOKING voter would answer each other
+//!   without end.
 //! - With nothing received for a while we re-send our vote, backing off from
 //!   `min_notification_interval` to `max_notification_interval`.
 
