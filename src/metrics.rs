@@ -107,7 +107,7 @@ impl Metrics {
         record(all.entry(follower).or_insert_with(latency_histogram), us);
     }
 
-    /// Proposal → ACK waits by follower sid, as this server last measured them leading.
+    /// Proposal → ACK waits by follower sid, accumulated over every term this server led.
     pub fn proposal_acks(&self) -> BTreeMap<i64, Histogram<u64>> {
         lock(&self.proposal_ack_us).clone()
     }

@@ -17,6 +17,7 @@
 //! waits for them, at most until the next commit after the cut. The leader's view, and
 //! `committed_zxid`, may therefore trail the Zab machine's commit point by part of a group;
 //! everything that reads them (syncs, SNAP, leaving a role) allows for it.
+
 use std::sync::Arc;
 
 use super::msg::Reply;

@@ -18,6 +18,7 @@
 //! only once `flushed` has reached it. So when one core sends a reply from a batch, every
 //! core already holds that batch and drains it before it serves a read: a client that saw
 //! its write acknowledged and reads through another core sees the write.
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
