@@ -38,7 +38,7 @@ impl DataTree {
             },
         );
         let mut tree = DataTree {
-            nodes: crate::fasthash::PersistentMap::new(),
+            nodes: Default::default(),
             ephemerals: crate::fasthash::PersistentMap::new(),
             containers: imbl::OrdSet::new(),
             ttls: imbl::OrdSet::new(),
@@ -53,7 +53,7 @@ impl DataTree {
             ("/zookeeper/config", config),
         ] {
             tree.approximate_data_size += java_len(path) + node.data_len() as i64;
-            tree.nodes.insert(path.into(), Arc::new(node));
+            tree.nodes.insert(path.into(), node);
         }
         tree
     }
@@ -62,17 +62,18 @@ impl DataTree {
     /// `initConfigInZKDatabase` does: each ensemble member shows its membership there.
     pub fn set_config_data(&mut self, data: &[u8]) {
         let path = "/zookeeper/config";
-        if let Some(old) = self.nodes.get(path) {
-            let mut node = (**old).clone();
-            self.approximate_data_size += data.len() as i64 - node.data_len() as i64;
+        if let Some(old_len) = self.nodes.modify(path, |node| {
+            let old_len = node.data_len() as i64;
             node.data = Some(Bytes::copy_from_slice(data));
-            self.nodes.insert(path.into(), Arc::new(node));
+            old_len
+        }) {
+            self.approximate_data_size += data.len() as i64 - old_len;
         }
     }
 
     /// The node at `path` ("" is Java's alias for the root).
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(canonical(path)).map(|n| &**n)
+        self.nodes.get(canonical(path))
     }
 
     pub fn last_zxid(&self) -> Zxid {

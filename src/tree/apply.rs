@@ -144,14 +144,14 @@ impl DataTree {
             }
             return Err(ErrorCode::NodeExists);
         }
-        self.raise_parent_cversion(parent_path, c.parent_cversion, h.zxid);
-        let parent = self
+        let parent_acl = self
             .nodes
-            .get_mut(parent_path)
-            .map(Arc::make_mut)
+            .modify(parent_path, |parent| {
+                raise_cversion(parent, c.parent_cversion, h.zxid);
+                parent.children.insert(name.into());
+                parent.acl.clone()
+            })
             .ok_or(ErrorCode::NoNode)?;
-        parent.children.insert(name.into());
-        let parent_acl = parent.acl.clone();
         // Children usually inherit their parent's ACL: share the allocation when equal.
         let acl = if *parent_acl == c.acl {
             parent_acl.clone()
@@ -163,7 +163,7 @@ impl DataTree {
         let client_stat = node.client_stat();
         self.approximate_data_size += java_len(&c.path) + node.data_len() as i64;
         let key: Arc<str> = c.path.as_str().into();
-        self.nodes.insert(key.clone(), Arc::new(node));
+        self.nodes.insert(key.clone(), node);
         self.index_owner(key, c.ephemeral_owner);
         evs.push(ev(event::NODE_CREATED, &c.path, &acl));
         evs.push(ev(event::NODE_CHILDREN_CHANGED, parent_path, &parent_acl));
@@ -177,17 +177,9 @@ impl DataTree {
     /// a create over a state that already has later creates cannot move it back.
     /// -1 (logs older than parentCVersion) means "one more than now".
     fn raise_parent_cversion(&mut self, parent_path: &str, new_cversion: i32, zxid: Zxid) {
-        if let Some(parent) = self.nodes.get_mut(parent_path).map(Arc::make_mut) {
-            let cv = if new_cversion == -1 {
-                parent.stat.cversion.wrapping_add(1)
-            } else {
-                new_cversion
-            };
-            if cv > parent.stat.cversion {
-                parent.stat.cversion = cv;
-                parent.stat.pzxid = zxid;
-            }
-        }
+        self.nodes.modify(parent_path, |parent| {
+            raise_cversion(parent, new_cversion, zxid)
+        });
     }
 
     pub(super) fn index_owner(&mut self, path: Arc<str>, owner: i64) {
@@ -235,15 +227,15 @@ impl DataTree {
         if self.nodes.get(path).is_some_and(|n| !n.children.is_empty()) {
             return Err(ErrorCode::NotEmpty);
         }
-        let parent = self
-            .nodes
-            .get_mut(parent_path)
-            .map(Arc::make_mut)
-            .ok_or(ErrorCode::NoNode)?;
         // Java touches the parent even when the child is already gone (replay).
-        parent.children.remove(name);
-        parent.stat.pzxid = parent.stat.pzxid.max(zxid);
-        let parent_acl = parent.acl.clone();
+        let parent_acl = self
+            .nodes
+            .modify(parent_path, |parent| {
+                parent.children.remove(name);
+                parent.stat.pzxid = parent.stat.pzxid.max(zxid);
+                parent.acl.clone()
+            })
+            .ok_or(ErrorCode::NoNode)?;
         let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
         self.approximate_data_size -= java_len(path) + node.data_len() as i64;
         self.unindex_owner(path, node.stat.ephemeral_owner);
@@ -261,32 +253,30 @@ impl DataTree {
         evs: &mut Vec<WatchEvent>,
     ) -> Result<Stat, ErrorCode> {
         let path = canonical(path);
-        let node = self
+        let (old_len, stat, acl) = self
             .nodes
-            .get_mut(path)
-            .map(Arc::make_mut)
+            .modify(path, |node| {
+                let old_len = node.data_len() as i64;
+                node.data = data;
+                node.stat.mtime = h.time;
+                node.stat.mzxid = h.zxid;
+                node.stat.version = version;
+                (old_len, node.client_stat(), node.acl.clone())
+            })
             .ok_or(ErrorCode::NoNode)?;
-        let old_len = node.data_len() as i64;
-        node.data = data;
-        node.stat.mtime = h.time;
-        node.stat.mzxid = h.zxid;
-        node.stat.version = version;
-        let stat = node.client_stat();
-        let acl = node.acl.clone();
         self.approximate_data_size += stat.data_length as i64 - old_len;
         evs.push(ev(event::NODE_DATA_CHANGED, path, &acl));
         Ok(stat)
     }
 
     fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
-        let node = self
-            .nodes
-            .get_mut(canonical(path))
-            .map(Arc::make_mut)
-            .ok_or(ErrorCode::NoNode)?;
-        node.stat.aversion = version;
-        node.acl = Arc::new(acl.to_vec());
-        Ok(node.client_stat())
+        self.nodes
+            .modify(canonical(path), |node| {
+                node.stat.aversion = version;
+                node.acl = Arc::new(acl.to_vec());
+                node.client_stat()
+            })
+            .ok_or(ErrorCode::NoNode)
     }
 
     /// Deletes the paths the txn lists (whoever owns them now, as Java does), then any
@@ -308,3 +298,17 @@ impl DataTree {
 
 #[cfg(test)]
 mod tests;
+
+/// Sets a parent's stored cversion (and pzxid) only if that raises it; -1 (logs older than
+/// parentCVersion) means "one more than now".
+fn raise_cversion(parent: &mut Node, new_cversion: i32, zxid: Zxid) {
+    let cv = if new_cversion == -1 {
+        parent.stat.cversion.wrapping_add(1)
+    } else {
+        new_cversion
+    };
+    if cv > parent.stat.cversion {
+        parent.stat.cversion = cv;
+        parent.stat.pzxid = zxid;
+    }
+}

@@ -7,6 +7,7 @@
 mod access;
 mod apply;
 mod node;
+mod nodes;
 pub mod path;
 pub mod read;
 mod restore;
@@ -112,9 +113,9 @@ pub struct Applied {
 /// their negotiated timeouts (so a snapshot of one version carries everything).
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    /// Nodes are boxed: imbl's hash-map chunks reserve room for a whole chunk of entries, so
-    /// small entries keep the empty slots cheap.
-    pub(crate) nodes: crate::fasthash::PersistentMap<Arc<str>, Arc<Node>>,
+    /// One reference per entry (`nodes.rs`): imbl's hash-map chunks reserve room for a
+    /// whole chunk of entries, so small entries keep the empty slots cheap.
+    pub(crate) nodes: nodes::Nodes,
     pub(crate) ephemerals: crate::fasthash::PersistentMap<SessionId, imbl::OrdSet<Arc<str>>>,
     pub(crate) containers: imbl::OrdSet<Arc<str>>,
     pub(crate) ttls: imbl::OrdSet<Arc<str>>,

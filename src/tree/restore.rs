@@ -28,7 +28,7 @@ impl DataTree {
         last_zxid: Zxid,
     ) -> Result<DataTree, String> {
         let mut tree = DataTree {
-            nodes: crate::fasthash::PersistentMap::new(),
+            nodes: Default::default(),
             ephemerals: crate::fasthash::PersistentMap::new(),
             containers: imbl::OrdSet::new(),
             ttls: imbl::OrdSet::new(),
@@ -36,13 +36,16 @@ impl DataTree {
             last_zxid,
             approximate_data_size: 0,
         };
+        // Built in a plain map, where a parent takes its children in place, then moved into
+        // the persistent one (whose nodes are changed by copy).
+        let mut built: crate::fasthash::HashMap<Arc<str>, Node> = Default::default();
         for n in nodes {
             let path: Arc<str> = if n.path.is_empty() {
                 "/".into()
             } else {
                 n.path.as_str().into()
             };
-            if tree.nodes.contains_key(&path) {
+            if built.contains_key(&path) {
                 return Err(format!("node {path} appears twice"));
             }
             if &*path != "/" {
@@ -53,7 +56,7 @@ impl DataTree {
                     // "//te" would be listed as the root's child "te" under another key.
                     return Err(format!("node {path:?} has an invalid path"));
                 }
-                match tree.nodes.get_mut(parent).map(Arc::make_mut) {
+                match built.get_mut(parent) {
                     Some(p) => {
                         p.children.insert(name);
                     }
@@ -63,35 +66,36 @@ impl DataTree {
             tree.approximate_data_size +=
                 java_len(&path) + n.data.as_ref().map_or(0, |d| d.len() as i64);
             tree.index_owner(path.clone(), n.stat.ephemeral_owner);
-            tree.nodes.insert(
+            built.insert(
                 path,
-                Arc::new(Node {
+                Node {
                     data: n.data,
                     acl: n.acl,
                     stat: n.stat,
                     children: Children::default(),
-                }),
+                },
             );
         }
-        if !tree.nodes.contains_key("/") {
+        if !built.contains_key("/") {
             return Err("the root node is missing".into());
         }
         // Trees written by older servers may lack the system nodes; add what a fresh server has.
         let fresh = DataTree::new();
         for p in ["/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
-            if !tree.nodes.contains_key(p) {
+            if !built.contains_key(p) {
                 let parent = parent_of(p);
                 let parent = if parent.is_empty() { "/" } else { parent };
-                if let Some(par) = tree.nodes.get_mut(parent).map(Arc::make_mut) {
+                if let Some(par) = built.get_mut(parent) {
                     par.children
                         .insert(p[p.rfind('/').map_or(0, |i| i + 1)..].into());
                 }
                 if let Some(n) = fresh.nodes.get(p) {
                     tree.approximate_data_size += java_len(p);
-                    tree.nodes.insert(p.into(), n.clone());
+                    built.insert(p.into(), n.clone());
                 }
             }
         }
+        tree.nodes = built.into_iter().collect();
         for (id, timeout) in sessions {
             tree.sessions.insert(id, timeout);
         }
@@ -114,7 +118,7 @@ impl DataTree {
                 };
                 stack.push(child);
             }
-            out.push((path, &**node));
+            out.push((path, node));
         }
         out
     }
