@@ -36,16 +36,18 @@ impl DataTree {
             last_zxid,
             approximate_data_size: 0,
         };
-        // Built in a plain map, where a parent takes its children in place, then moved into
-        // the persistent one (whose nodes are changed by copy).
-        let mut built: crate::fasthash::HashMap<Arc<str>, Node> = Default::default();
+        // The nodes on the path from the root to the last one read, still owned here so
+        // that each takes its children in place; a node goes into the (copy-on-change) map
+        // once the walk has left it. A parent already in the map (an order other than a
+        // depth-first walk) takes its child by copy.
+        let mut open: Vec<(Arc<str>, Node)> = Vec::new();
         for n in nodes {
             let path: Arc<str> = if n.path.is_empty() {
                 "/".into()
             } else {
                 n.path.as_str().into()
             };
-            if built.contains_key(&path) {
+            if tree.nodes.contains_key(&path) || open.iter().any(|(p, _)| *p == path) {
                 return Err(format!("node {path} appears twice"));
             }
             if &*path != "/" {
@@ -56,17 +58,32 @@ impl DataTree {
                     // "//te" would be listed as the root's child "te" under another key.
                     return Err(format!("node {path:?} has an invalid path"));
                 }
-                match built.get_mut(parent) {
-                    Some(p) => {
-                        p.children.insert(name);
+                while open
+                    .last()
+                    .is_some_and(|(p, _)| !is_ancestor_or_self(p, parent))
+                {
+                    let (p, node) = open.pop().expect("last exists");
+                    tree.nodes.insert(p, node);
+                }
+                match open.last_mut() {
+                    Some((p, node)) if **p == *parent => {
+                        node.children.insert(name);
                     }
-                    None => return Err(format!("node {path} comes before its parent {parent}")),
+                    _ => {
+                        if tree
+                            .nodes
+                            .modify(parent, |p| p.children.insert(name))
+                            .is_none()
+                        {
+                            return Err(format!("node {path} comes before its parent {parent}"));
+                        }
+                    }
                 }
             }
             tree.approximate_data_size +=
                 java_len(&path) + n.data.as_ref().map_or(0, |d| d.len() as i64);
             tree.index_owner(path.clone(), n.stat.ephemeral_owner);
-            built.insert(
+            open.push((
                 path,
                 Node {
                     data: n.data,
@@ -74,28 +91,30 @@ impl DataTree {
                     stat: n.stat,
                     children: Children::default(),
                 },
-            );
+            ));
         }
-        if !built.contains_key("/") {
+        for (p, node) in open {
+            tree.nodes.insert(p, node);
+        }
+        if !tree.nodes.contains_key("/") {
             return Err("the root node is missing".into());
         }
         // Trees written by older servers may lack the system nodes; add what a fresh server has.
         let fresh = DataTree::new();
         for p in ["/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
-            if !built.contains_key(p) {
+            if !tree.nodes.contains_key(p) {
                 let parent = parent_of(p);
                 let parent = if parent.is_empty() { "/" } else { parent };
-                if let Some(par) = built.get_mut(parent) {
+                tree.nodes.modify(parent, |par| {
                     par.children
-                        .insert(p[p.rfind('/').map_or(0, |i| i + 1)..].into());
-                }
+                        .insert(p[p.rfind('/').map_or(0, |i| i + 1)..].into())
+                });
                 if let Some(n) = fresh.nodes.get(p) {
                     tree.approximate_data_size += java_len(p);
-                    built.insert(p.into(), n.clone());
+                    tree.nodes.insert(p.into(), n.clone());
                 }
             }
         }
-        tree.nodes = built.into_iter().collect();
         for (id, timeout) in sessions {
             tree.sessions.insert(id, timeout);
         }
@@ -122,6 +141,13 @@ impl DataTree {
         }
         out
     }
+}
+
+/// Whether `node` is `path` or one of its ancestors.
+fn is_ancestor_or_self(node: &str, path: &str) -> bool {
+    node == "/"
+        || path == node
+        || (path.starts_with(node) && path.as_bytes().get(node.len()) == Some(&b'/'))
 }
 
 #[cfg(test)]
@@ -203,5 +229,49 @@ mod tests {
             let err = DataTree::restore(nodes, [], 0).unwrap_err();
             assert!(err.contains("invalid path"), "{bad:?}: {err}");
         }
+    }
+
+    /// Parents first is the only order rule: a breadth-first list restores the same tree
+    /// as a depth-first one, and a node listed twice (still on the walk's path, or already
+    /// left) or before its parent is refused.
+    #[test]
+    fn any_parents_first_order_restores() {
+        let acl = Arc::new(crate::acl::open_acl_unsafe());
+        let stored = |paths: &[&str]| -> Vec<StoredNode> {
+            paths
+                .iter()
+                .map(|p| StoredNode {
+                    path: p.to_string(),
+                    data: Some(Bytes::from(p.to_string())),
+                    acl: acl.clone(),
+                    stat: StatPersisted::default(),
+                })
+                .collect()
+        };
+        let dfs = ["/", "/a", "/a/x", "/a/x/z", "/ab", "/b", "/b/y"];
+        let bfs = ["/", "/a", "/ab", "/b", "/a/x", "/b/y", "/a/x/z"];
+        let d = DataTree::restore(stored(&dfs), [], 9).unwrap();
+        let b = DataTree::restore(stored(&bfs), [], 9).unwrap();
+        let view = |t: &DataTree| -> Vec<(String, Vec<String>, Option<Bytes>)> {
+            t.walk()
+                .into_iter()
+                .map(|(p, n)| {
+                    let kids = n.children.iter().map(|c| c.to_string()).collect();
+                    (p.to_string(), kids, n.data.clone())
+                })
+                .collect()
+        };
+        assert_eq!(view(&d), view(&b));
+        let root = d.get("/").unwrap();
+        let kids: Vec<&str> = root.children.iter().map(|c| &**c).collect();
+        assert_eq!(kids, ["a", "ab", "b", "zookeeper"]);
+        assert_eq!(d.get("/a/x").unwrap().children.len(), 1);
+        assert_eq!(d.node_count(), dfs.len() + 3);
+        for twice in [&["/", "/a", "/a"][..], &["/", "/a", "/b", "/a"]] {
+            let err = DataTree::restore(stored(twice), [], 0).unwrap_err();
+            assert!(err.contains("appears twice"), "{twice:?}: {err}");
+        }
+        let err = DataTree::restore(stored(&["/", "/a/x", "/a"]), [], 0).unwrap_err();
+        assert!(err.contains("before its parent"), "{err}");
     }
 }
