@@ -6,8 +6,9 @@
 //! count; the net core that drops the old version lowers them again. With the path and the
 //! node as two `Arc`s, an entry was two counts on two cache lines; here it is one.
 //!
-//! A node is never changed in place: `modify` puts a changed copy in its place (it is almost
-//! always shared with a published version anyway, which `Arc::make_mut` would copy too).
+//! `modify` changes a node in place only when no published version shares it (as
+//! `Arc::make_mut` would); a key cannot be borrowed mutably inside the map, so the entry is
+//! taken out and put back.
 
 use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
@@ -84,13 +85,17 @@ impl Nodes {
         self.map.insert(Entry::new(path, node), ());
     }
 
-    /// Replaces the node at `path` with a copy changed by `f`; `None` if there is none.
+    /// Changes the node at `path` with `f`: in place when no published version shares it
+    /// (several changes to one node within a group, a tree being built), else in a copy
+    /// that takes its place. `None` if there is no node there.
     pub fn modify<R>(&mut self, path: &str, f: impl FnOnce(&mut Node) -> R) -> Option<R> {
-        let (old, _) = self.map.get_key_value(path)?;
-        let path = old.0.path.clone();
-        let mut node = old.0.node.clone();
-        let r = f(&mut node);
-        self.insert(path, node);
+        let (entry, ()) = self.map.remove_with_key(path)?;
+        let mut named = Arc::try_unwrap(entry.0).unwrap_or_else(|shared| Named {
+            path: shared.path.clone(),
+            node: shared.node.clone(),
+        });
+        let r = f(&mut named.node);
+        self.map.insert(Entry(Arc::new(named)), ());
         Some(r)
     }
 
