@@ -296,11 +296,7 @@ impl DataTree {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
-/// Sets a parent's stored cversion (and pzxid) only if that raises it; -1 (logs older than
-/// parentCVersion) means "one more than now".
+/// `raise_parent_cversion` on a node in hand (a create changes the parent once for both).
 fn raise_cversion(parent: &mut Node, new_cversion: i32, zxid: Zxid) {
     let cv = if new_cversion == -1 {
         parent.stat.cversion.wrapping_add(1)
@@ -312,3 +308,6 @@ fn raise_cversion(parent: &mut Node, new_cversion: i32, zxid: Zxid) {
         parent.stat.pzxid = zxid;
     }
 }
+
+#[cfg(test)]
+mod tests;

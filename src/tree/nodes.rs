@@ -109,17 +109,6 @@ impl Nodes {
     }
 }
 
-impl FromIterator<(Arc<str>, Node)> for Nodes {
-    fn from_iter<I: IntoIterator<Item = (Arc<str>, Node)>>(iter: I) -> Nodes {
-        Nodes {
-            map: iter
-                .into_iter()
-                .map(|(path, node)| (Entry::new(path, node), ()))
-                .collect(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

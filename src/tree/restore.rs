@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::path::{java_len, parent_of, validate_path};
+use super::path::{child_name, java_len, parent_of, validate_path};
 use super::{Children, DataTree, Node, StatPersisted};
 use crate::proto::records::Acl;
 use crate::txn::{SessionId, Zxid};
@@ -53,7 +53,7 @@ impl DataTree {
             if &*path != "/" {
                 let parent = parent_of(&path);
                 let parent = if parent.is_empty() { "/" } else { parent };
-                let name: Arc<str> = path[path.rfind('/').map_or(0, |i| i + 1)..].into();
+                let name: Arc<str> = child_name(&path).into();
                 if validate_path(&path).is_err() {
                     // "//te" would be listed as the root's child "te" under another key.
                     return Err(format!("node {path:?} has an invalid path"));
@@ -105,10 +105,8 @@ impl DataTree {
             if !tree.nodes.contains_key(p) {
                 let parent = parent_of(p);
                 let parent = if parent.is_empty() { "/" } else { parent };
-                tree.nodes.modify(parent, |par| {
-                    par.children
-                        .insert(p[p.rfind('/').map_or(0, |i| i + 1)..].into())
-                });
+                tree.nodes
+                    .modify(parent, |par| par.children.insert(child_name(p).into()));
                 if let Some(n) = fresh.nodes.get(p) {
                     tree.approximate_data_size += java_len(p);
                     tree.nodes.insert(p.into(), n.clone());
