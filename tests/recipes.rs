@@ -133,6 +133,74 @@ async fn lock_waiters_each_watch_only_their_predecessor() {
         let g = bounded("waiter", w).await.unwrap();
         g.release().await.unwrap();
     }
+    // Every watch the lock set fired or was never set: none is left on a deleted name
+    // (an exists watch on a missing path would stay until the session ends).
+    bounded("no watch left behind", async {
+        while !server.four_letter("wchs").contains("Total watches:0\n") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+fn mntr(s: &TestServer, key: &str) -> i64 {
+    let m = s.four_letter("mntr");
+    let prefix = format!("zk_{key}\t");
+    m.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("mntr has no zk_{key}\n{m}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Curator's order: the contender's create goes first and the lock's parents are made only
+/// when it finds them missing, so acquiring an existing lock costs no `exists` round trip.
+#[tokio::test]
+async fn lock_makes_missing_parents_but_spends_no_round_trip_on_existing_ones() {
+    // One net core, so `wchs` sees the guard's watch whichever core holds it.
+    let server = TestServer::start_with("tickTime=500\nnetCores=1");
+    // Long enough that no ping lands inside the counted window.
+    let z = ZooKeeper::connect_with(ZkOptions::new(&server.addr(), Duration::from_secs(30)))
+        .await
+        .unwrap();
+    // The guard watches its own node from a task of its own; this waits for that watch to be
+    // set (1) or to have fired on release (0), so its exists is never in flight.
+    let watches = |n: usize| {
+        let server = &server;
+        bounded("the guard's watch", async move {
+            let want = format!("Total watches:{n}\n");
+            while !server.four_letter("wchs").contains(&want) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let path = "/made/by/the/lock";
+    let g = bounded("first acquire", Lock::new(&z, path, "a").acquire())
+        .await
+        .unwrap();
+    watches(1).await;
+    g.release().await.unwrap();
+    watches(0).await;
+    assert!(z.exists(path).await.unwrap().is_some());
+
+    let before = mntr(&server, "packets_received");
+    let g = Lock::new(&z, path, "a").acquire().await.unwrap();
+    watches(1).await;
+    // create, getChildren, and the guard's exists watch on its own node.
+    assert_eq!(mntr(&server, "packets_received") - before, 3);
+    g.release().await.unwrap();
+
+    // The lock's own node removed between acquires (it is empty): made again.
+    z.delete(path, -1).await.unwrap();
+    let g = bounded(
+        "acquire after the path went",
+        Lock::new(&z, path, "a").acquire(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(z.get_children(path).await.unwrap().len(), 1);
+    g.release().await.unwrap();
 }
 
 #[tokio::test]

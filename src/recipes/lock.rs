@@ -17,7 +17,7 @@
 
 use super::contenders::{new_prefix, position, sorted_contenders, LockKind, Position};
 use super::{pause_after, retry_loss};
-use crate::client::{ClientError, CreateMode, Result, SessionState, ZooKeeper};
+use crate::client::{ClientError, CreateMode, EventType, Result, SessionState, ZooKeeper};
 use crate::proto::ErrorCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -114,7 +114,6 @@ impl Lock {
         blocking: bool,
     ) -> Result<bool> {
         let zk = &self.zk;
-        retry_loss(|| zk.ensure_path(&self.path)).await?;
         let mut create_tried = false;
         let ended = zk.session_ended();
         tokio::pin!(ended);
@@ -126,14 +125,7 @@ impl Lock {
                     }
                     if node.is_none() {
                         create_tried = true;
-                        let p = zk
-                            .create(
-                                &format!("{}/{prefix}", self.path),
-                                &self.data,
-                                super::open_acl(),
-                                CreateMode::EphemeralSequential,
-                            )
-                            .await?;
+                        let p = self.create_node(prefix).await?;
                         *node = Some(p[self.path.len() + 1..].to_string());
                     }
                 }
@@ -155,9 +147,12 @@ impl Lock {
                 Position::WaitFor(_) if !blocking => return Ok(false),
                 Position::WaitFor(pred) => {
                     let pred = format!("{}/{pred}", self.path);
-                    match zk.exists_watch(&pred).await {
-                        Ok((None, _)) => {}
-                        Ok((Some(_), gone)) => {
+                    // getData, not exists (Curator's choice): on a predecessor already gone
+                    // it fails with NoNode and leaves no watch behind, where exists would
+                    // leave one on a name nobody will create again.
+                    match zk.get_data_watch(&pred).await {
+                        Err(ClientError::Keeper(ErrorCode::NoNode)) => {}
+                        Ok((_, _, gone)) => {
                             tokio::select! {
                                 _ = gone => {}
                                 s = &mut ended => return Err(session_error(s)),
@@ -171,8 +166,34 @@ impl Lock {
         }
     }
 
+    /// Curator's order: the create goes first and the lock's parents are made only when it
+    /// finds them missing, so acquiring an existing lock costs no `exists` round trip.
+    async fn create_node(&self, prefix: &str) -> Result<String> {
+        let path = format!("{}/{prefix}", self.path);
+        let create = || {
+            self.zk.create(
+                &path,
+                &self.data,
+                super::open_acl(),
+                CreateMode::EphemeralSequential,
+            )
+        };
+        match create().await {
+            Err(ClientError::Keeper(ErrorCode::NoNode)) => {
+                retry_loss(|| self.zk.ensure_path(&self.path)).await?;
+                create().await
+            }
+            r => r,
+        }
+    }
+
     async fn find_node(&self, prefix: &str) -> Result<Option<String>> {
-        let children = self.zk.get_children(&self.path).await?;
+        let children = match self.zk.get_children(&self.path).await {
+            Ok(c) => c,
+            // A lost create whose parent was missing made nothing.
+            Err(ClientError::Keeper(ErrorCode::NoNode)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         Ok(children.into_iter().find(|c| c.starts_with(prefix)))
     }
 
@@ -274,16 +295,22 @@ impl LockGuard {
     }
 }
 
-/// Resolves when `node` no longer exists or the session has ended.
+/// Resolves when `node` no longer exists or the session has ended. Watches with getData, so
+/// no watch is left on the server once the node is gone (an exists watch on a missing
+/// sequential name would stay until the session ends: one per acquire).
 async fn node_gone(zk: &ZooKeeper, node: &str) {
     let ended = zk.session_ended();
     tokio::pin!(ended);
     loop {
-        match zk.exists_watch(node).await {
-            Ok((None, _)) => return,
-            Ok((Some(_), w)) => {
+        match zk.get_data_watch(node).await {
+            Err(ClientError::Keeper(ErrorCode::NoNode)) => return,
+            Ok((_, _, w)) => {
                 tokio::select! {
-                    _ = w => {}
+                    ev = w => {
+                        if matches!(ev, Ok(e) if e.kind == EventType::NodeDeleted) {
+                            return;
+                        }
+                    }
                     _ = &mut ended => return,
                 }
             }
