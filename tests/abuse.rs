@@ -77,17 +77,6 @@ fn sessions_that_fit(sessions: usize) -> usize {
     fit
 }
 
-fn mntr(s: &TestServer, key: &str) -> i64 {
-    let m = s.four_letter("mntr");
-    let prefix = format!("zk_{key}\t");
-    m.lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .unwrap_or_else(|| panic!("mntr has no zk_{key}\n{m}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 fn mib(bytes: i64) -> f64 {
     bytes as f64 / f64::from(1 << 20)
 }
@@ -226,7 +215,7 @@ fn ten_thousand_concurrent_sessions() {
             .unwrap();
         let canary = Canary::start(&s, "/canary").await;
         let (sessions, connect_time) = open_sessions(&s.addr(), n).await;
-        let alive = mntr(&s, "num_alive_connections");
+        let alive = s.mntr("num_alive_connections");
         assert!(alive as usize > n, "{alive} connections for {n} sessions");
         let t = Instant::now();
         on_every(&sessions, |i, c| async move {
@@ -257,8 +246,8 @@ fn ten_thousand_concurrent_sessions() {
             setup.get_all_children_number("/ten").await.unwrap() as usize,
             2 * n
         );
-        let rss = mntr(&s, "resident_memory_bytes");
-        let fds = mntr(&s, "open_file_descriptor_count");
+        let rss = s.mntr("resident_memory_bytes");
+        let fds = s.mntr("open_file_descriptor_count");
         on_every(&sessions, |_, c| async move { c.close().await.unwrap() }).await;
         drop(sessions);
         let log = canary.finish().await;
@@ -335,7 +324,7 @@ fn watch_storm(sessions: usize) {
             .collect();
         drop(tx);
         let register_time = t.elapsed();
-        let watches = mntr(&s, "watch_count");
+        let watches = s.mntr("watch_count");
 
         let fired = Instant::now();
         deleter.delete("/storm", -1).await.unwrap();
@@ -661,13 +650,13 @@ fn malformed_and_oversized_frames_from_many_connections() {
     runtime().block_on(async {
         let mut s = TestServer::start_with("maxClientCnxns=0\n");
         let canary = Canary::start(&s, "/canary").await;
-        let rss_before = mntr(&s, "resident_memory_bytes");
+        let rss_before = s.mntr("resident_memory_bytes");
         let slow = slow_frames(&s.addr(), SLOW).await;
         // The server reads the slow frames' first bytes on its own schedule; look a few times.
         let mut rss_slow = 0;
         for _ in 0..20 {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            rss_slow = rss_slow.max(mntr(&s, "resident_memory_bytes"));
+            rss_slow = rss_slow.max(s.mntr("resident_memory_bytes"));
         }
         let grown = rss_slow - rss_before;
         assert!(
@@ -853,7 +842,7 @@ fn client_that_never_reads_its_watch_events_is_closed() {
             }
         }
         wait_for("the non-reading connection is closed", || {
-            mntr(&s, "connections_closed_outbound_full") >= 1
+            s.mntr("connections_closed_outbound_full") >= 1
         })
         .await;
         let mut got = 0;
@@ -870,7 +859,7 @@ fn client_that_never_reads_its_watch_events_is_closed() {
         let said = log_text.matches("it is not reading its socket").count();
         assert_eq!(said, 1, "logged once\n{}", s.tail());
         assert!(log_text.contains(&format!("session {lazy_session:#x}")));
-        assert_eq!(mntr(&s, "connections_closed_outbound_full"), 1);
+        assert_eq!(s.mntr("connections_closed_outbound_full"), 1);
         let log = canary.finish().await;
         s.restart();
         check_present(&s, &log.acked).await;
@@ -912,7 +901,7 @@ fn client_that_never_reads_its_replies_is_bounded_then_expired() {
         .await
         .unwrap();
         let canary = Canary::start(&s, "/canary").await;
-        let rss_before = mntr(&s, "resident_memory_bytes");
+        let rss_before = s.mntr("resident_memory_bytes");
         let (mut lazy, lazy_session) = non_reader(&s, 2000);
         let get = GetDataRequest {
             path: "/big".into(),
@@ -928,7 +917,7 @@ fn client_that_never_reads_its_replies_is_bounded_then_expired() {
         let expired = format!("Expiring session {lazy_session:#x}");
         let mut rss_max = 0;
         wait_for("the non-reading session expires", || {
-            rss_max = rss_max.max(mntr(&s, "resident_memory_bytes"));
+            rss_max = rss_max.max(s.mntr("resident_memory_bytes"));
             s.log_contents().contains(&expired)
         })
         .await;
@@ -981,7 +970,7 @@ fn a_reading_client_pipelining_large_reads_is_served_in_full() {
             assert!(got.as_deref() == Some(&data[..]), "read {i} differs");
         }
         let took = t.elapsed();
-        assert_eq!(mntr(&s, "connections_closed_outbound_full"), 0);
+        assert_eq!(s.mntr("connections_closed_outbound_full"), 0);
         eprintln!(
             "{READS} pipelined reads of {} KiB through a 2 MiB outbound limit in {took:?}",
             NODE_BYTES / 1024

@@ -143,17 +143,6 @@ async fn lock_waiters_each_watch_only_their_predecessor() {
     .await;
 }
 
-fn mntr(s: &TestServer, key: &str) -> i64 {
-    let m = s.four_letter("mntr");
-    let prefix = format!("zk_{key}\t");
-    m.lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .unwrap_or_else(|| panic!("mntr has no zk_{key}\n{m}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// Curator's order: the contender's create goes first and the lock's parents are made only
 /// when it finds them missing, so acquiring an existing lock costs no `exists` round trip.
 #[tokio::test]
@@ -184,11 +173,11 @@ async fn lock_makes_missing_parents_but_spends_no_round_trip_on_existing_ones() 
     watches(0).await;
     assert!(z.exists(path).await.unwrap().is_some());
 
-    let before = mntr(&server, "packets_received");
+    let before = server.mntr("packets_received");
     let g = Lock::new(&z, path, "a").acquire().await.unwrap();
     watches(1).await;
     // create, getChildren, and the guard's exists watch on its own node.
-    assert_eq!(mntr(&server, "packets_received") - before, 3);
+    assert_eq!(server.mntr("packets_received") - before, 3);
     g.release().await.unwrap();
 
     // The lock's own node removed between acquires (it is empty): made again.

@@ -265,6 +265,18 @@ impl TestServer {
         four_letter(self.port, cmd)
     }
 
+    /// One numeric `mntr` value, by its name without the `zk_` prefix.
+    pub fn mntr(&self, key: &str) -> i64 {
+        let m = self.four_letter("mntr");
+        let prefix = format!("zk_{key}\t");
+        m.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("mntr has no zk_{key}\n{m}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     fn signal(&self, sig: &str) {
         // `unsafe` (libc::kill) is reserved for the io_uring module, so use kill(1).
         let status = Command::new("kill")
