@@ -497,6 +497,35 @@ async fn double_barrier_enters_and_leaves_together() {
     assert_eq!(z.get_children("/dbl").await.unwrap(), vec!["ready"]);
 }
 
+/// Participants that leave as soon as they entered, many rounds: a watched node that is gone
+/// before its watch is set must send the leaver back to the participant list, not out of
+/// `leave` (the lowest would keep its node, and the rest would wait for its session to end).
+#[tokio::test]
+async fn double_barrier_rounds_leave_nobody_behind() {
+    let server = TestServer::start_with(FAST);
+    let n = 6;
+    let mut sessions = Vec::new();
+    for _ in 0..n {
+        sessions.push(zk(&server).await);
+    }
+    for round in 0..60 {
+        let path = format!("/dblr/{round}");
+        let mut tasks = Vec::new();
+        for (i, z) in sessions.iter().enumerate() {
+            let b = DoubleBarrier::new(z, &path, n as u32, &format!("p{i}")).unwrap();
+            tasks.push(tokio::spawn(async move {
+                b.enter().await.unwrap();
+                b.leave().await.unwrap();
+            }));
+        }
+        for t in tasks {
+            bounded("double barrier round", t).await.unwrap();
+        }
+        let z = &sessions[0];
+        assert_eq!(z.get_children(&path).await.unwrap(), vec!["ready"]);
+    }
+}
+
 #[tokio::test]
 async fn config_watch_follows_changes_across_a_restart() {
     let mut server = TestServer::start_with(FAST);

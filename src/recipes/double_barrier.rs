@@ -119,15 +119,23 @@ impl DoubleBarrier {
                     }
                     lowest.clone()
                 };
-                let (st, w) = self
+                // getData, not exists: a node gone already sets no watch on its name.
+                match self
                     .zk
-                    .exists_watch(&format!("{}/{watch_on}", self.path))
-                    .await?;
-                Ok::<_, ClientError>(st.map(|_| w))
+                    .get_data_watch(&format!("{}/{watch_on}", self.path))
+                    .await
+                {
+                    Ok((_, _, w)) => Ok(Some(Some(w))),
+                    Err(ClientError::Keeper(ErrorCode::NoNode)) => Ok(Some(None)),
+                    Err(e) => Err(e),
+                }
             };
             match step.await {
                 Ok(None) => return Ok(()),
-                Ok(Some(w)) => tokio::select! {
+                // The watched node went before the watch was set: look at who is left
+                // again (the lowest may still have to delete its own node).
+                Ok(Some(None)) => {}
+                Ok(Some(Some(w))) => tokio::select! {
                     _ = w => {}
                     s = &mut ended => return Err(session_error(s)),
                 },
