@@ -147,14 +147,13 @@ async fn lock_waiters_each_watch_only_their_predecessor() {
 /// when it finds them missing, so acquiring an existing lock costs no `exists` round trip.
 #[tokio::test]
 async fn lock_makes_missing_parents_but_spends_no_round_trip_on_existing_ones() {
-    // One net core, so `wchs` sees the guard's watch whichever core holds it.
-    let server = TestServer::start_with("tickTime=500\nnetCores=1");
+    let server = TestServer::start_with(FAST);
     // Long enough that no ping lands inside the counted window.
     let z = ZooKeeper::connect_with(ZkOptions::new(&server.addr(), Duration::from_secs(30)))
         .await
         .unwrap();
     // The guard watches its own node from a task of its own; this waits for that watch to be
-    // set (1) or to have fired on release (0), so its exists is never in flight.
+    // set (1) or to have fired on release (0), so its getData is never in flight.
     let watches = |n: usize| {
         let server = &server;
         bounded("the guard's watch", async move {
@@ -176,7 +175,7 @@ async fn lock_makes_missing_parents_but_spends_no_round_trip_on_existing_ones() 
     let before = server.mntr("packets_received");
     let g = Lock::new(&z, path, "a").acquire().await.unwrap();
     watches(1).await;
-    // create, getChildren, and the guard's exists watch on its own node.
+    // create, getChildren, and the guard's getData watch on its own node.
     assert_eq!(server.mntr("packets_received") - before, 3);
     g.release().await.unwrap();
 
