@@ -13,7 +13,7 @@ shift 3
 for _ in $(seq 1 "$rounds"); do
   for bin in "$a" "$b"; do
     line=$(RK_BIN="$bin" "$(dirname "$0")/threads.sh" ringkeeper "${MEMBERS:-3}" "${SECONDS_MEASURED:-8}" "$@" 2>&1 |
-      grep -E '^ops/s|^total' | tr '\n' ' ')
+      grep -E '^ops/s|^bench|^total' | tr '\n' ' ')
     echo "$bin: $line load1 $(cut -d' ' -f1 /proc/loadavg)"
   done
 done
