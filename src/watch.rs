@@ -1,5 +1,6 @@
-//! Per-core watch tables. Each net core owns one for the connections it serves; nothing here
-//! is shared between threads.
+//! Per-core watch tables. Each net core owns one for the connections it serves; only its
+//! `WatchHint` (counts by path hash) is shared, so the consensus core can tell which cores
+//! a batch's events may concern without asking them.
 //!
 //! Standard watches (data/exist, child) fire once; persistent watches fire for their path
 //! until removed; persistent-recursive watches fire for the path and every descendant,
@@ -7,6 +8,7 @@
 //! notification (spec §7.4).
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::fasthash::{HashMap, HashSet};
@@ -24,10 +26,81 @@ pub enum WatchKind {
     PersistentRecursive,
 }
 
+/// Slots in a [`WatchHint`]; a power of two.
+const HINT_SLOTS: usize = 4096;
+
+/// What another thread may know of one core's watches: for each slot, how many watched
+/// (kind, path) keys hash there, and whether any persistent-recursive watch exists (those
+/// match descendants, so any event may concern them). A zero means no watch on the core
+/// can match an event on a path of that slot; a non-zero may be a collision.
+///
+/// The consensus core reads it to decide which cores to wake for a batch (`outbox`). The
+/// owning core changes it, and after adding a watch drains its mailbox again
+/// (`Core::drain_mailbox`), so a batch the consensus core judged before the watch existed
+/// is still taken up at once.
+#[derive(Debug)]
+pub struct WatchHint {
+    slots: Box<[AtomicU32]>,
+    recursive: AtomicU32,
+    hasher: ahash::RandomState,
+    /// Watches added so far (the owning core compares it around a drain).
+    added: AtomicU64,
+}
+
+impl Default for WatchHint {
+    fn default() -> Self {
+        WatchHint {
+            slots: (0..HINT_SLOTS).map(|_| AtomicU32::new(0)).collect(),
+            recursive: AtomicU32::new(0),
+            hasher: ahash::RandomState::new(),
+            added: AtomicU64::new(0),
+        }
+    }
+}
+
+impl WatchHint {
+    fn slot(&self, path: &str) -> &AtomicU32 {
+        &self.slots[self.hasher.hash_one(path) as usize & (HINT_SLOTS - 1)]
+    }
+
+    fn key_added(&self, kind: WatchKind, path: &str) {
+        if kind == WatchKind::PersistentRecursive {
+            self.recursive.fetch_add(1, Ordering::Relaxed);
+        }
+        self.slot(path).fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn key_removed(&self, kind: WatchKind, path: &str) {
+        if kind == WatchKind::PersistentRecursive {
+            self.recursive.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.slot(path).fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether an event on `path` may fire a watch of this core. The caller orders this
+    /// read after publishing the event's batch with a SeqCst fence.
+    pub fn may_match(&self, path: &str) -> bool {
+        self.recursive.load(Ordering::Relaxed) > 0 || self.slot(path).load(Ordering::Relaxed) > 0
+    }
+
+    /// Watches added so far.
+    pub fn added(&self) -> u64 {
+        self.added.load(Ordering::Relaxed)
+    }
+
+    /// (keys counted over all slots, persistent-recursive keys).
+    #[cfg(test)]
+    fn counts(&self) -> (u32, u32) {
+        let keys = self.slots.iter().map(|s| s.load(Ordering::Relaxed)).sum();
+        (keys, self.recursive.load(Ordering::Relaxed))
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct WatchTable {
     tables: [HashMap<Arc<str>, HashSet<ConnNo>>; 4],
     by_conn: HashMap<ConnNo, HashSet<(WatchKind, Arc<str>)>>,
+    hint: Arc<WatchHint>,
 }
 
 fn idx(k: WatchKind) -> usize {
@@ -35,11 +108,28 @@ fn idx(k: WatchKind) -> usize {
 }
 
 impl WatchTable {
+    /// A table that keeps `hint` up to date.
+    pub fn with_hint(hint: Arc<WatchHint>) -> WatchTable {
+        WatchTable {
+            hint,
+            ..WatchTable::default()
+        }
+    }
+
+    pub fn hint(&self) -> &WatchHint {
+        &self.hint
+    }
+
     pub fn add(&mut self, kind: WatchKind, path: &str, conn: ConnNo) {
         let key: Arc<str> = match self.tables[idx(kind)].get_key_value(path) {
             Some((k, _)) => k.clone(),
-            None => Arc::from(path),
+            None => {
+                self.hint.key_added(kind, path);
+                Arc::from(path)
+            }
         };
+        // Relaxed: the core's fence before its next drain orders it (`Core::drain_mailbox`).
+        self.hint.added.fetch_add(1, Ordering::Relaxed);
         self.tables[idx(kind)]
             .entry(key.clone())
             .or_default()
@@ -61,6 +151,7 @@ impl WatchTable {
         let removed = set.remove(&conn);
         if set.is_empty() {
             t.remove(path);
+            self.hint.key_removed(kind, path);
         }
         if removed {
             if let Some(c) = self.by_conn.get_mut(&conn) {
@@ -113,6 +204,7 @@ impl WatchTable {
                 set.remove(&conn);
                 if set.is_empty() {
                     t.remove(&path);
+                    self.hint.key_removed(kind, &path);
                 }
             }
         }
@@ -120,6 +212,7 @@ impl WatchTable {
 
     fn fire_once(&mut self, kind: WatchKind, path: &str, out: &mut BTreeSet<ConnNo>) {
         if let Some(set) = self.tables[idx(kind)].remove(path) {
+            self.hint.key_removed(kind, path);
             for conn in set {
                 out.insert(conn);
                 if let Some(c) = self.by_conn.get_mut(&conn) {
@@ -263,6 +356,35 @@ mod tests {
         assert!(t.trigger(event::NODE_CREATED, "/b").contains(&2));
         assert!(t.remove(watcher_type::PERSISTENT_RECURSIVE, "/", 2));
         assert!(t.trigger(event::NODE_CREATED, "/b").is_empty());
+    }
+
+    /// The hint counts one per (kind, path) key the table holds, however many connections
+    /// share it, and every way a key leaves the table takes its count back.
+    #[test]
+    fn hint_counts_the_keys_the_table_holds() {
+        let mut t = WatchTable::default();
+        t.add(Data, "/a", 1);
+        t.add(Data, "/a", 2);
+        t.add(Child, "/a", 1);
+        t.add(Persistent, "/p", 1);
+        t.add(PersistentRecursive, "/r", 3);
+        assert_eq!(t.hint().counts(), (4, 1));
+        assert_eq!(t.hint().added(), 5);
+        assert!(t.hint().may_match("/a") && t.hint().may_match("/p"));
+        // A recursive watch may match any path below it, so every path may match.
+        assert!(t.hint().may_match("/unwatched"));
+
+        t.trigger(event::NODE_DATA_CHANGED, "/a"); // the data key fires for both conns
+        assert_eq!(t.hint().counts(), (3, 1));
+        assert!(t.remove(watcher_type::CHILDREN, "/a", 1));
+        assert_eq!(t.hint().counts(), (2, 1));
+        t.trigger(event::NODE_DATA_CHANGED, "/p"); // persistent: stays
+        assert_eq!(t.hint().counts(), (2, 1));
+        t.remove_conn(3);
+        assert_eq!(t.hint().counts(), (1, 0));
+        t.remove_conn(1);
+        assert_eq!(t.hint().counts(), (0, 0));
+        assert!(!t.hint().may_match("/a"));
     }
 
     #[test]

@@ -710,3 +710,74 @@ async fn read_your_writes_across_connections_and_cores() {
     })
     .await
 }
+
+/// A net core is woken for a committed batch only when it has something to send: a reply,
+/// or an event one of its watches may match. A watch registered while the consensus core
+/// is judging a batch must still get that batch's event, with no later traffic on the
+/// server to wake its core. Each round, several connections set a data watch at staggered
+/// moments around another connection's change of the node; every watcher that read the old
+/// version is owed the event, and nothing else happens on the server until it arrives.
+#[tokio::test]
+async fn a_watch_set_as_a_write_commits_is_notified_with_no_later_traffic() {
+    bounded(async {
+        let s = TestServer::start_with("netCores=4");
+        let writer = s.client().await;
+        let mut watchers = vec![];
+        for _ in 0..6 {
+            let c = s.client().await;
+            let rx = c.events().unwrap();
+            watchers.push((c, rx));
+        }
+        mk(&writer, "/race").await;
+        let (mut owed, mut after) = (0, 0);
+        for i in 0..1000usize {
+            let p = format!("/race/n{i}");
+            mk(&writer, &p).await;
+            let write = writer.set_data(&p, b"x", -1);
+            let mut reads = tokio::task::JoinSet::new();
+            for (j, (c, _)) in watchers.iter().enumerate() {
+                let (c, p) = (c.clone(), p.clone());
+                // Spread the reads over the write's commit (each yield lets the client's
+                // I/O run once, a few microseconds).
+                let yields = (i * 7 + j * 13) % 60 * 4;
+                reads.spawn(async move {
+                    for _ in 0..yields {
+                        tokio::task::yield_now().await;
+                    }
+                    (j, c.get_data(&p, true).await.unwrap().1.version)
+                });
+            }
+            write.await.unwrap();
+            let mut late = vec![];
+            while let Some(r) = reads.join_next().await {
+                let (j, version) = r.unwrap();
+                if version == 0 {
+                    owed += 1;
+                    let e = next_event(&mut watchers[j].1).await;
+                    assert_eq!(
+                        (e.kind, e.path.as_str()),
+                        (Changed, p.as_str()),
+                        "round {i}"
+                    );
+                } else {
+                    late.push(j);
+                }
+            }
+            // The watches set after the write fire on the delete; nothing else is pending.
+            after += late.len();
+            writer.delete(&p, -1).await.unwrap();
+            for j in late {
+                let e = next_event(&mut watchers[j].1).await;
+                assert_eq!(
+                    (e.kind, e.path.as_str()),
+                    (Deleted, p.as_str()),
+                    "round {i}"
+                );
+            }
+        }
+        eprintln!(
+            "{owed} watches read the old version and were notified; {after} read the new one"
+        );
+    })
+    .await
+}

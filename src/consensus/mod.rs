@@ -44,6 +44,9 @@ use msg::{Committed, Reply, ReplyBody, SessionList, ToConsensus, ToCore};
 pub struct CoreMailbox {
     pub tx: Sender<ToCore>,
     pub wake: Arc<tokio::sync::Notify>,
+    /// Which paths the core's watches may be on: a batch wakes the core only if it has
+    /// something for it (`outbox`).
+    pub hint: Arc<crate::watch::WatchHint>,
 }
 
 impl CoreMailbox {

@@ -18,14 +18,21 @@
 //! only once `flushed` has reached it. So when one core sends a reply from a batch, every
 //! core already holds that batch and drains it before it serves a read: a client that saw
 //! its write acknowledged and reads through another core sees the write.
+//!
+//! Since a read drains first anyway, only cores with something to send are woken: a reply,
+//! a connection to close, or an event that may match one of their watches (`WatchHint`).
+//! The others take the batch up at their next read or wake-up, and at least every
+//! `WAKE_AT_LEAST_EVERY` batches. On a member with two cores, a write from one session
+//! otherwise woke both cores of all three members for nothing but the new tree.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 
 use super::msg::{Committed, Item, Published, Reply, ToCore};
 use super::ConsensusCore;
 use crate::fasthash::HashSet;
 use crate::session::ConnRef;
+use crate::watch::WatchHint;
 
 /// A flush is forced at this many items, so a busy loop still publishes regularly.
 pub(super) const FLUSH_MAX: usize = 256;
@@ -40,6 +47,8 @@ pub(super) struct Outbox {
     stale: bool,
     /// Connections with a reply in `items`.
     replied: HashSet<ConnRef>,
+    /// Per core: batches flushed since it was last woken.
+    skipped: Vec<u32>,
 }
 
 impl Outbox {
@@ -132,8 +141,37 @@ impl ConsensusCore {
             let _ = core.tx.send(ToCore::Published(batch.clone()));
         }
         self.shared.flushed.store(seq, Ordering::Release);
-        for core in &self.cores {
-            core.wake.notify_one();
+        // Pairs with the fence in `Core::drain_mailbox` (a watch added meanwhile).
+        fence(Ordering::SeqCst);
+        let skipped = &mut self.outbox.skipped;
+        skipped.resize(self.cores.len(), 0);
+        for (i, core) in self.cores.iter().enumerate() {
+            if skipped[i] + 1 >= WAKE_AT_LEAST_EVERY || concerns(&batch, i, &core.hint) {
+                skipped[i] = 0;
+                core.wake.notify_one();
+            } else {
+                skipped[i] += 1;
+            }
         }
     }
+}
+
+/// A core not woken takes up its batches when it next serves a read (reads drain the
+/// mailbox first) or is woken; this bounds how many versions of the tree it can hold
+/// meanwhile.
+const WAKE_AT_LEAST_EVERY: u32 = 32;
+
+/// Whether core `core` has something to do with `b` beyond taking up its tree: a reply, a
+/// connection to close, or an event one of its watches may match.
+fn concerns(b: &Published, core: usize, hint: &WatchHint) -> bool {
+    b.items.iter().any(|it| match it {
+        Item::Txn(c) => {
+            c.reply.as_ref().is_some_and(|r| r.to.core == core)
+                || c.close.is_some_and(|cl| cl.core == core)
+                || c.events.iter().any(|e| hint.may_match(&e.path))
+        }
+        Item::Reply(r) => r.to.core == core,
+        Item::Evict(c) => c.core == core,
+        Item::EvictAll => true,
+    })
 }

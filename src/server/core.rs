@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -128,12 +128,13 @@ impl Core {
         view: Arc<DataTree>,
         mailbox: Receiver<ToCore>,
     ) -> Self {
+        let watches = WatchTable::with_hint(shared.mailboxes[id].hint.clone());
         Core {
             id,
             shared,
             view,
             conns: HashMap::default(),
-            watches: WatchTable::default(),
+            watches,
             mailbox,
             unreleased: VecDeque::new(),
             touched: HashSet::default(),
@@ -291,18 +292,34 @@ impl Core {
 
     /// Applies everything in the mailbox, in order. A batch is taken up only once every
     /// core has been sent it (`consensus::outbox`); until then it waits in `unreleased`.
+    ///
+    /// The consensus core wakes a core only for batches with something for it, judging
+    /// events by the core's `WatchHint`. A watch added here after it judged a batch would
+    /// miss that batch's event until some later wake, so while draining adds watches (reads
+    /// queued behind a reply), and after any read that adds one (`on_frame`), the drain runs
+    /// again: with the fence below on this side and the one after the flush on the other,
+    /// either the consensus core saw the watch and woke us, or this drain sees the batch.
     pub fn drain_mailbox(&mut self) {
         let mut inspections = Vec::new();
-        while let Ok(m) = self.mailbox.try_recv() {
-            match m {
-                ToCore::Published(b) => self.unreleased.push_back(b),
-                ToCore::Inspect(answer) => inspections.push(answer),
+        loop {
+            let added = self.watches.hint().added();
+            fence(Ordering::SeqCst);
+            // `flushed` first: every batch up to it was sent before it was raised, so the
+            // channel holds them all now.
+            let flushed = self.shared.consensus.flushed.load(Ordering::Acquire);
+            while let Ok(m) = self.mailbox.try_recv() {
+                match m {
+                    ToCore::Published(b) => self.unreleased.push_back(b),
+                    ToCore::Inspect(answer) => inspections.push(answer),
+                }
             }
-        }
-        let flushed = self.shared.consensus.flushed.load(Ordering::Acquire);
-        while self.unreleased.front().is_some_and(|b| b.seq <= flushed) {
-            if let Some(b) = self.unreleased.pop_front() {
-                self.on_published(&b);
+            while self.unreleased.front().is_some_and(|b| b.seq <= flushed) {
+                if let Some(b) = self.unreleased.pop_front() {
+                    self.on_published(&b);
+                }
+            }
+            if self.watches.hint().added() == added {
+                break;
             }
         }
         for answer in inspections {
@@ -591,11 +608,16 @@ impl Core {
             let still_idle = self.conns.get(&no).is_some_and(|c| c.queue.is_empty());
             if still_idle {
                 let opcode = request_op(&req);
+                let added = self.watches.hint().added();
                 if let Some(f) = self.serve_read(no, hdr.xid, req) {
                     self.send(no, f);
                 }
                 let zxid = self.view.last_zxid();
                 self.record_served(no, opcode, started, zxid);
+                if self.watches.hint().added() != added {
+                    // A batch may have been judged before this watch existed.
+                    self.drain_mailbox();
+                }
                 return FrameOutcome::Continue;
             }
             if !self.conns.contains_key(&no) {

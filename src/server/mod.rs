@@ -109,7 +109,11 @@ pub fn run(settings: Settings) -> Result<()> {
     for _ in 0..n {
         let (tx, rx) = crossbeam_channel::unbounded::<ToCore>();
         let wake = Arc::new(tokio::sync::Notify::new());
-        mailboxes.push(CoreMailbox { tx, wake });
+        mailboxes.push(CoreMailbox {
+            tx,
+            wake,
+            hint: Arc::default(),
+        });
         mailbox_rxs.push(rx);
     }
     let metrics = Arc::new(Metrics::new(n));
