@@ -96,6 +96,17 @@ impl WatchHint {
     }
 }
 
+/// One table's share of ZooKeeper's watch figures (`WatchTable::zk_counts`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WatchCounts {
+    /// Entries in ZooKeeper's data-watch table.
+    pub data: usize,
+    /// Entries in its child-watch table.
+    pub child: usize,
+    /// Connections with at least one data-table entry.
+    pub data_conns: usize,
+}
+
 #[derive(Debug, Default)]
 pub struct WatchTable {
     tables: [HashMap<Arc<str>, HashSet<ConnNo>>; 4],
@@ -285,6 +296,59 @@ impl WatchTable {
             .flat_map(|(c, set)| set.iter().map(move |(k, p)| (*c, *k, p)))
     }
 
+    /// ZooKeeper's watch tables as counts, without listing them: its data table holds
+    /// data, persistent and persistent-recursive watches, its child table child and
+    /// persistent ones, one entry per (watcher, path) in each.
+    pub fn zk_counts(&self) -> WatchCounts {
+        use WatchKind::*;
+        let t = |k: WatchKind| &self.tables[idx(k)];
+        let size = |k: WatchKind| t(k).values().map(HashSet::len).sum::<usize>();
+        // Entries of `k` on a path whose connection is not already counted under `before`.
+        let extra = |k: WatchKind, before: &[WatchKind]| -> usize {
+            t(k).iter()
+                .map(|(path, conns)| {
+                    conns
+                        .iter()
+                        .filter(|c| {
+                            !before
+                                .iter()
+                                .any(|b| t(*b).get(path).is_some_and(|s| s.contains(c)))
+                        })
+                        .count()
+                })
+                .sum()
+        };
+        WatchCounts {
+            data: size(Data)
+                + extra(Persistent, &[Data])
+                + extra(PersistentRecursive, &[Data, Persistent]),
+            child: size(Child) + extra(Persistent, &[Child]),
+            data_conns: self
+                .by_conn
+                .values()
+                .filter(|w| w.iter().any(|(k, _)| *k != Child))
+                .count(),
+        }
+    }
+
+    /// The paths with an entry in ZooKeeper's data table (see `zk_counts`), each once.
+    pub fn data_paths(&self) -> Vec<Arc<str>> {
+        use WatchKind::*;
+        let mut out: Vec<Arc<str>> = self.tables[idx(Data)].keys().cloned().collect();
+        for k in [Persistent, PersistentRecursive] {
+            for p in self.tables[idx(k)].keys() {
+                let earlier = [Data, Persistent]
+                    .iter()
+                    .take_while(|e| **e != k)
+                    .any(|e| self.tables[idx(*e)].contains_key(p));
+                if !earlier {
+                    out.push(p.clone());
+                }
+            }
+        }
+        out
+    }
+
     pub fn paths(&self, kind: WatchKind) -> usize {
         self.tables[idx(kind)].len()
     }
@@ -385,6 +449,51 @@ mod tests {
         t.remove_conn(1);
         assert_eq!(t.hint().counts(), (0, 0));
         assert!(!t.hint().may_match("/a"));
+    }
+
+    /// `zk_counts` and `data_paths` against their definition, ZooKeeper's two tables built
+    /// as sets of (connection, path), over random tables of every kind of watch.
+    #[test]
+    fn counts_match_zookeepers_tables() {
+        use std::collections::BTreeSet;
+        let kinds = [Data, Child, Persistent, PersistentRecursive];
+        let mut rng = crate::rng::Rng::new(7);
+        for round in 0..200 {
+            let mut t = WatchTable::default();
+            for _ in 0..rng.below(40) {
+                let kind = kinds[rng.below(4) as usize];
+                let path = format!("/p{}", rng.below(6));
+                t.add(kind, &path, rng.below(5));
+            }
+            if round % 3 == 0 {
+                t.trigger(event::NODE_DELETED, "/p1");
+                t.remove_conn(2);
+            }
+            let (mut data, mut child) = (BTreeSet::new(), BTreeSet::new());
+            for (conn, kind, path) in t.entries() {
+                let key = (conn, path.to_string());
+                if kind != Child {
+                    data.insert(key.clone());
+                }
+                if matches!(kind, Child | Persistent) {
+                    child.insert(key);
+                }
+            }
+            let counts = t.zk_counts();
+            assert_eq!(counts.data, data.len(), "round {round}");
+            assert_eq!(counts.child, child.len(), "round {round}");
+            let conns: BTreeSet<_> = data.iter().map(|(c, _)| *c).collect();
+            assert_eq!(counts.data_conns, conns.len(), "round {round}");
+            let mut paths: Vec<String> = t.data_paths().iter().map(|p| p.to_string()).collect();
+            paths.sort();
+            let want: Vec<String> = data
+                .iter()
+                .map(|(_, p)| p.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            assert_eq!(paths, want, "round {round}: each data-watched path once");
+        }
     }
 
     #[test]

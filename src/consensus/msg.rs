@@ -122,5 +122,8 @@ pub struct Published {
 pub enum ToCore {
     Published(Arc<Published>),
     /// Report connections and watches (4lw, admin server, metrics); answered on drain.
-    Inspect(tokio::sync::mpsc::UnboundedSender<crate::server::inspect::CoreReport>),
+    Inspect(
+        tokio::sync::mpsc::UnboundedSender<crate::server::inspect::CoreReport>,
+        crate::server::inspect::Detail,
+    ),
 }

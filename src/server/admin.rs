@@ -157,7 +157,12 @@ pub async fn run(shared: &CoreShared, name: &str, trace_mask: Option<&str>) -> A
         a.status = 404;
         return a;
     };
-    let report = match inspect::gather(&shared.mailboxes).await {
+    let detail = match cmd {
+        "watch_summary" => inspect::Detail::Paths,
+        "watches" | "watches_by_path" => inspect::Detail::Watches,
+        _ => inspect::Detail::Counts,
+    };
+    let report = match inspect::gather(&shared.mailboxes, detail).await {
         Ok(r) => r,
         Err(e) => {
             let mut a = respond(cmd, Map::new(), Some(e.to_string()));

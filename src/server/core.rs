@@ -310,7 +310,7 @@ impl Core {
             while let Ok(m) = self.mailbox.try_recv() {
                 match m {
                     ToCore::Published(b) => self.unreleased.push_back(b),
-                    ToCore::Inspect(answer) => inspections.push(answer),
+                    ToCore::Inspect(answer, detail) => inspections.push((answer, detail)),
                 }
             }
             while self.unreleased.front().is_some_and(|b| b.seq <= flushed) {
@@ -322,8 +322,8 @@ impl Core {
                 break;
             }
         }
-        for answer in inspections {
-            let _ = answer.send(self.report());
+        for (answer, detail) in inspections {
+            let _ = answer.send(self.report(detail));
         }
     }
 
@@ -461,9 +461,11 @@ impl Core {
         }
     }
 
-    /// This core's connections and watches, for an inspection.
-    fn report(&self) -> super::inspect::CoreReport {
-        use super::inspect::{ConnInfo, CoreReport, WatchEntry};
+    /// This core's connections and watches, for an inspection. Watches are listed only
+    /// when asked for (`Detail`): a core answers on its request thread, and with many
+    /// watches a full list is a stall that a counter or a metrics scrape need not cause.
+    fn report(&self, detail: super::inspect::Detail) -> super::inspect::CoreReport {
+        use super::inspect::{ConnInfo, CoreReport, Detail, WatchEntry};
         let session_of = |no: ConnNo| self.conns.get(&no).map_or(0, |c| c.session);
         CoreReport {
             core: self.id,
@@ -476,15 +478,23 @@ impl Core {
                     queued: c.queue.len(),
                 })
                 .collect(),
-            watches: self
-                .watches
-                .entries()
-                .map(|(no, kind, path)| WatchEntry {
-                    session: session_of(no),
-                    kind,
-                    path: path.clone(),
-                })
-                .collect(),
+            watch_counts: self.watches.zk_counts(),
+            data_paths: match detail {
+                Detail::Counts => Vec::new(),
+                Detail::Paths | Detail::Watches => self.watches.data_paths(),
+            },
+            watches: match detail {
+                Detail::Counts | Detail::Paths => Vec::new(),
+                Detail::Watches => self
+                    .watches
+                    .entries()
+                    .map(|(no, kind, path)| WatchEntry {
+                        session: session_of(no),
+                        kind,
+                        path: path.clone(),
+                    })
+                    .collect(),
+            },
         }
     }
 

@@ -184,7 +184,12 @@ pub async fn run(shared: &CoreShared, word: &str, arg: Option<i64>) -> String {
         return "This ZooKeeper instance is not currently serving requests\n".into();
     }
     let report = if needs_report(word) {
-        match inspect::gather(&shared.mailboxes).await {
+        let detail = match word {
+            "wchs" => inspect::Detail::Paths,
+            "wchc" | "wchp" => inspect::Detail::Watches,
+            _ => inspect::Detail::Counts,
+        };
+        match inspect::gather(&shared.mailboxes, detail).await {
             Ok(r) => Some(r),
             Err(e) => return format!("{word} failed: {e}\n"),
         }

@@ -133,18 +133,20 @@ async fn handle(
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     match ep {
-        Endpoint::Metrics if path == "/metrics" => match inspect::gather(&shared.mailboxes).await {
-            Ok(r) => reply(
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                prometheus::render(shared, &r),
-            ),
-            Err(e) => reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain",
-                format!("{e}\n"),
-            ),
-        },
+        Endpoint::Metrics if path == "/metrics" => {
+            match inspect::gather(&shared.mailboxes, inspect::Detail::Counts).await {
+                Ok(r) => reply(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    prometheus::render(shared, &r),
+                ),
+                Err(e) => reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    format!("{e}\n"),
+                ),
+            }
+        }
         Endpoint::Metrics => reply(
             StatusCode::NOT_FOUND,
             "text/plain",

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use crate::consensus::msg::{SessionList, ToConsensus, ToCore};
 use crate::consensus::CoreMailbox;
+use crate::fasthash::HashSet;
 use crate::tree::DataTree;
 use crate::txn::SessionId;
-use crate::watch::WatchKind;
+use crate::watch::{WatchCounts, WatchKind};
 
 use super::stats::ConnStats;
 
@@ -35,12 +36,27 @@ pub struct WatchEntry {
     pub path: Arc<str>,
 }
 
+/// How much of its watches a core lists in its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Counts only (mntr, metrics, stat...): no walk over every watch's path.
+    Counts,
+    /// Counts and each data-watched path once (wchs: paths watched over all cores).
+    Paths,
+    /// Every watch (wchc, wchp, the admin server's watch lists).
+    Watches,
+}
+
 /// One net core's answer.
 #[derive(Debug, Clone)]
 pub struct CoreReport {
     pub core: usize,
     pub view: Arc<DataTree>,
     pub conns: Vec<ConnInfo>,
+    pub watch_counts: WatchCounts,
+    /// With `Detail::Paths` or `Detail::Watches`: this core's data-watched paths, each once.
+    pub data_paths: Vec<Arc<str>>,
+    /// With `Detail::Watches` only.
     pub watches: Vec<WatchEntry>,
 }
 
@@ -58,11 +74,14 @@ pub enum InspectError {
     Stopped,
 }
 
-/// Asks every core for its report and waits for all of them.
-pub async fn gather(mailboxes: &[CoreMailbox]) -> Result<ServerReport, InspectError> {
+/// Asks every core for its report, with watches to `detail`, and waits for all of them.
+pub async fn gather(
+    mailboxes: &[CoreMailbox],
+    detail: Detail,
+) -> Result<ServerReport, InspectError> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for m in mailboxes {
-        m.post(ToCore::Inspect(tx.clone()));
+        m.post(ToCore::Inspect(tx.clone(), detail));
     }
     drop(tx);
     let mut cores = Vec::with_capacity(mailboxes.len());
@@ -110,27 +129,13 @@ impl ServerReport {
     }
 
     /// ZooKeeper's `watch_count`: entries in its data-watch table plus its child-watch
-    /// table. Persistent watches sit in both, recursive ones in the data table only.
+    /// table. Persistent watches sit in both, recursive ones in the data table only. A
+    /// session's watches are all on its connection's core, so the cores' counts add up.
     pub fn watch_count(&self) -> usize {
-        use std::collections::BTreeSet;
-        let mut data = BTreeSet::new();
-        let mut child = BTreeSet::new();
-        for w in self.cores.iter().flat_map(|c| c.watches.iter()) {
-            let key = (w.session, w.path.clone());
-            match w.kind {
-                WatchKind::Data | WatchKind::PersistentRecursive => {
-                    data.insert(key);
-                }
-                WatchKind::Child => {
-                    child.insert(key);
-                }
-                WatchKind::Persistent => {
-                    data.insert(key.clone());
-                    child.insert(key);
-                }
-            }
-        }
-        data.len() + child.len()
+        self.cores
+            .iter()
+            .map(|c| c.watch_counts.data + c.watch_counts.child)
+            .sum()
     }
 
     /// What ZooKeeper's wchc/wchp/wchs list (its data-watch table: data and exist watches,
@@ -168,10 +173,15 @@ impl ServerReport {
     }
 
     /// (connections watching, paths watched, total watches) over data watches, as `wchs`.
+    /// Needs a report gathered with `Detail::Paths` or more: one path may be watched on
+    /// several cores.
     pub fn watch_summary(&self) -> (usize, usize, usize) {
-        let by_session = self.data_watches_by_session();
-        let paths = self.data_watches_by_path().len();
-        let total = by_session.values().map(Vec::len).sum();
-        (by_session.len(), paths, total)
+        let mut paths: HashSet<&str> = HashSet::default();
+        for c in &self.cores {
+            paths.extend(c.data_paths.iter().map(|p| &**p));
+        }
+        let sum =
+            |f: fn(&WatchCounts) -> usize| self.cores.iter().map(|c| f(&c.watch_counts)).sum();
+        (sum(|w| w.data_conns), paths.len(), sum(|w| w.data))
     }
 }
