@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::fasthash::{HashMap, HashSet};
 use crate::proto::opcode::{event, watcher_type};
@@ -42,9 +42,22 @@ const HINT_SLOTS: usize = 4096;
 pub struct WatchHint {
     slots: Box<[AtomicU32]>,
     recursive: AtomicU32,
-    hasher: ahash::RandomState,
     /// Watches added so far (the owning core compares it around a drain).
     added: AtomicU64,
+}
+
+/// A path's slot in every core's hint: hashed once per event, checked against each core.
+#[derive(Debug, Clone, Copy)]
+pub struct PathSlot(usize);
+
+impl PathSlot {
+    /// All hints share one per-process hasher (random keys, as the request maps' are);
+    /// crafted collisions could only make a core wake for nothing.
+    pub fn of(path: &str) -> PathSlot {
+        static HASHER: OnceLock<ahash::RandomState> = OnceLock::new();
+        let h = HASHER.get_or_init(ahash::RandomState::new).hash_one(path);
+        PathSlot(h as usize & (HINT_SLOTS - 1))
+    }
 }
 
 impl Default for WatchHint {
@@ -52,7 +65,6 @@ impl Default for WatchHint {
         WatchHint {
             slots: (0..HINT_SLOTS).map(|_| AtomicU32::new(0)).collect(),
             recursive: AtomicU32::new(0),
-            hasher: ahash::RandomState::new(),
             added: AtomicU64::new(0),
         }
     }
@@ -60,7 +72,7 @@ impl Default for WatchHint {
 
 impl WatchHint {
     fn slot(&self, path: &str) -> &AtomicU32 {
-        &self.slots[self.hasher.hash_one(path) as usize & (HINT_SLOTS - 1)]
+        &self.slots[PathSlot::of(path).0]
     }
 
     fn key_added(&self, kind: WatchKind, path: &str) {
@@ -77,10 +89,10 @@ impl WatchHint {
         self.slot(path).fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Whether an event on `path` may fire a watch of this core. The caller orders this
-    /// read after publishing the event's batch with a SeqCst fence.
-    pub fn may_match(&self, path: &str) -> bool {
-        self.recursive.load(Ordering::Relaxed) > 0 || self.slot(path).load(Ordering::Relaxed) > 0
+    /// Whether an event on the path of `slot` may fire a watch of this core. The caller
+    /// orders this read after publishing the event's batch with a SeqCst fence.
+    pub fn may_match(&self, slot: PathSlot) -> bool {
+        self.recursive.load(Ordering::Relaxed) > 0 || self.slots[slot.0].load(Ordering::Relaxed) > 0
     }
 
     /// Watches added so far.
@@ -434,9 +446,9 @@ mod tests {
         t.add(PersistentRecursive, "/r", 3);
         assert_eq!(t.hint().counts(), (4, 1));
         assert_eq!(t.hint().added(), 5);
-        assert!(t.hint().may_match("/a") && t.hint().may_match("/p"));
+        assert!(t.hint().may_match(PathSlot::of("/a")) && t.hint().may_match(PathSlot::of("/p")));
         // A recursive watch may match any path below it, so every path may match.
-        assert!(t.hint().may_match("/unwatched"));
+        assert!(t.hint().may_match(PathSlot::of("/unwatched")));
 
         t.trigger(event::NODE_DATA_CHANGED, "/a"); // the data key fires for both conns
         assert_eq!(t.hint().counts(), (3, 1));
@@ -448,7 +460,7 @@ mod tests {
         assert_eq!(t.hint().counts(), (1, 0));
         t.remove_conn(1);
         assert_eq!(t.hint().counts(), (0, 0));
-        assert!(!t.hint().may_match("/a"));
+        assert!(!t.hint().may_match(PathSlot::of("/a")));
     }
 
     /// `zk_counts` and `data_paths` against their definition, ZooKeeper's two tables built

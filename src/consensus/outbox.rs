@@ -32,7 +32,7 @@ use super::msg::{Committed, Item, Published, Reply, ToCore};
 use super::ConsensusCore;
 use crate::fasthash::HashSet;
 use crate::session::ConnRef;
-use crate::watch::WatchHint;
+use crate::watch::PathSlot;
 
 /// A flush is forced at this many items, so a busy loop still publishes regularly.
 pub(super) const FLUSH_MAX: usize = 256;
@@ -143,10 +143,11 @@ impl ConsensusCore {
         self.shared.flushed.store(seq, Ordering::Release);
         // Pairs with the fence in `Core::drain_mailbox` (a watch added meanwhile).
         fence(Ordering::SeqCst);
+        let wake = self.cores_concerned(&batch);
         let skipped = &mut self.outbox.skipped;
         skipped.resize(self.cores.len(), 0);
         for (i, core) in self.cores.iter().enumerate() {
-            if skipped[i] + 1 >= WAKE_AT_LEAST_EVERY || concerns(&batch, i, &core.hint) {
+            if wake[i] || skipped[i] + 1 >= WAKE_AT_LEAST_EVERY {
                 skipped[i] = 0;
                 core.wake.notify_one();
             } else {
@@ -154,24 +155,41 @@ impl ConsensusCore {
             }
         }
     }
+
+    /// Per core, whether `b` has something for it beyond its tree: a reply, a connection
+    /// to close, or an event one of its watches may match. Each event's path is hashed
+    /// once, however many cores there are.
+    fn cores_concerned(&self, b: &Published) -> Vec<bool> {
+        let mut wake = vec![false; self.cores.len()];
+        for it in &b.items {
+            match it {
+                Item::Txn(c) => {
+                    if let Some(r) = &c.reply {
+                        wake[r.to.core] = true;
+                    }
+                    if let Some(cl) = c.close {
+                        wake[cl.core] = true;
+                    }
+                    for e in &c.events {
+                        if wake.iter().all(|w| *w) {
+                            return wake;
+                        }
+                        let slot = PathSlot::of(&e.path);
+                        for (w, core) in wake.iter_mut().zip(&self.cores) {
+                            *w = *w || core.hint.may_match(slot);
+                        }
+                    }
+                }
+                Item::Reply(r) => wake[r.to.core] = true,
+                Item::Evict(c) => wake[c.core] = true,
+                Item::EvictAll => return vec![true; self.cores.len()],
+            }
+        }
+        wake
+    }
 }
 
 /// A core not woken takes up its batches when it next serves a read (reads drain the
 /// mailbox first) or is woken; this bounds how many versions of the tree it can hold
 /// meanwhile.
 const WAKE_AT_LEAST_EVERY: u32 = 32;
-
-/// Whether core `core` has something to do with `b` beyond taking up its tree: a reply, a
-/// connection to close, or an event one of its watches may match.
-fn concerns(b: &Published, core: usize, hint: &WatchHint) -> bool {
-    b.items.iter().any(|it| match it {
-        Item::Txn(c) => {
-            c.reply.as_ref().is_some_and(|r| r.to.core == core)
-                || c.close.is_some_and(|cl| cl.core == core)
-                || c.events.iter().any(|e| hint.may_match(&e.path))
-        }
-        Item::Reply(r) => r.to.core == core,
-        Item::Evict(c) => c.core == core,
-        Item::EvictAll => true,
-    })
-}
