@@ -229,6 +229,9 @@ pub struct Config {
     pub container_check_interval_ms: u64,
     /// Net core threads; 0 = one per CPU (see [`Config::net_core_count`]).
     pub net_cores: u32,
+    /// How long the consensus thread keeps polling after its last piece of work before it
+    /// sleeps (ringkeeper's `consensusSpinMicros`; 0 = sleep at once).
+    pub consensus_spin_us: u64,
     /// Bytes that may wait to be sent to one client before the server closes its connection
     /// (ringkeeper's `maxClientOutboundBytes`).
     pub max_client_outbound_bytes: u64,
@@ -266,6 +269,11 @@ pub struct Config {
 /// server stops reading its requests long before), low enough that clients which stop reading
 /// cannot take the server's memory with them.
 pub const DEFAULT_MAX_CLIENT_OUTBOUND_BYTES: u64 = 64 << 20;
+/// `consensusSpinMicros` by default: about one log sync, so the thread is still polling when
+/// the durable report or the next ACK of a write in flight comes (perf/RESULTS.md).
+pub const DEFAULT_CONSENSUS_SPIN_US: u64 = 200;
+/// Beyond this a spin is a busy loop, not a bridge over one sync.
+pub const MAX_CONSENSUS_SPIN_US: u64 = 10_000;
 
 /// ZooKeeper's Prometheus metrics provider class.
 pub const PROMETHEUS_PROVIDER: &str =
@@ -353,6 +361,7 @@ impl Config {
             skip_acl: false,
             container_check_interval_ms: 60_000,
             net_cores: 0,
+            consensus_spin_us: DEFAULT_CONSENSUS_SPIN_US,
             max_client_outbound_bytes: DEFAULT_MAX_CLIENT_OUTBOUND_BYTES,
             servers: BTreeMap::new(),
             peer_type: PeerRole::Participant,
@@ -1090,6 +1099,15 @@ impl Builder {
                 self.config.container_check_interval_ms = self.u64_at_least(e, 1)?;
             }
             "netCores" => self.config.net_cores = self.u32_at_least(e, 0)?,
+            "consensusSpinMicros" => {
+                self.config.consensus_spin_us = self.u64_at_least(e, 0)?;
+                if self.config.consensus_spin_us > MAX_CONSENSUS_SPIN_US {
+                    return Err(self.invalid(
+                        e,
+                        format!("must be at most {MAX_CONSENSUS_SPIN_US} (microseconds)"),
+                    ));
+                }
+            }
             "maxClientOutboundBytes" => {
                 self.config.max_client_outbound_bytes = self.u64_at_least(e, 1)?;
             }
@@ -2084,6 +2102,28 @@ clientPort=2181
         assert_invalid(
             &with_dir("maxClientOutboundBytes=lots\n"),
             "maxClientOutboundBytes",
+            2,
+        );
+    }
+
+    #[test]
+    fn consensus_spin() {
+        let (c, _) = parse(&with_dir(""));
+        assert_eq!(c.consensus_spin_us, DEFAULT_CONSENSUS_SPIN_US);
+        let (c, warnings) = parse(&with_dir("consensusSpinMicros=0\n"));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.consensus_spin_us, 0);
+        let (c, _) = parse(&with_dir("consensusSpinMicros=10000\n"));
+        assert_eq!(c.consensus_spin_us, 10_000);
+        let message = assert_invalid(
+            &with_dir("consensusSpinMicros=10001\n"),
+            "consensusSpinMicros",
+            2,
+        );
+        assert!(message.contains("at most 10000"), "{message}");
+        assert_invalid(
+            &with_dir("consensusSpinMicros=-1\n"),
+            "consensusSpinMicros",
             2,
         );
     }

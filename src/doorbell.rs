@@ -16,7 +16,7 @@
 use std::io;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, SendError};
 use mio::{Events, Poll, Registry, Token};
@@ -45,6 +45,8 @@ pub struct Sleeper {
     poll: Poll,
     events: Events,
     bell: Arc<Doorbell>,
+    /// How long `sleep` keeps polling before it blocks (`with_spin`).
+    spin: Duration,
 }
 
 impl Sleeper {
@@ -58,7 +60,18 @@ impl Sleeper {
                 asleep: AtomicBool::new(false),
                 waker,
             }),
+            spin: Duration::ZERO,
         })
+    }
+
+    /// Makes `sleep` poll for up to `spin` (channels and sockets, yielding the CPU between
+    /// looks) before it blocks in epoll. A write's next step (its durable report, an ACK, a
+    /// COMMIT) usually comes within one log sync; a thread still polling takes it at once,
+    /// where one asleep is woken through the scheduler, which on a virtual machine with an
+    /// idle vCPU costs tens of microseconds per hand-off (perf/RESULTS.md, 2026-12-06 09:10).
+    pub fn with_spin(mut self, spin: Duration) -> Sleeper {
+        self.spin = spin;
+        self
     }
 
     pub fn bell(&self) -> Arc<Doorbell> {
@@ -84,13 +97,18 @@ impl Sleeper {
 
     /// Blocks until the bell rings, a registered socket turns readable, or `timeout`,
     /// unless `work_waiting` says there is something to do already. The tokens of sockets
-    /// that turned readable are added to `ready`.
+    /// that turned readable are added to `ready`. With a spin (`with_spin`) it first polls
+    /// for that long without blocking; senders do not ring the bell meanwhile (`asleep` is
+    /// still false), as the spin looks at the channels itself.
     pub fn sleep(
         &mut self,
         timeout: Duration,
-        work_waiting: impl FnOnce() -> bool,
+        work_waiting: impl Fn() -> bool,
         ready: &mut Vec<Token>,
     ) {
+        if !self.spin.is_zero() && self.spin_for_work(&work_waiting, ready) {
+            return;
+        }
         self.bell.asleep.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if work_waiting() {
@@ -107,6 +125,32 @@ impl Sleeper {
         }
         self.bell.asleep.store(false, Ordering::Relaxed);
         ready.extend(self.events.iter().map(|e| e.token()).filter(|&t| t != BELL));
+    }
+}
+
+impl Sleeper {
+    /// Polls channels (`work_waiting`) and sockets (a zero-timeout epoll) until one has
+    /// something or the spin is over; true if it found work. It yields between looks, so a
+    /// runnable thread on this CPU (a log thread, a net core) is not held up by it.
+    fn spin_for_work(&mut self, work_waiting: impl Fn() -> bool, ready: &mut Vec<Token>) -> bool {
+        let until = Instant::now() + self.spin;
+        loop {
+            if work_waiting() {
+                return true;
+            }
+            match self.poll.poll(&mut self.events, Some(Duration::ZERO)) {
+                Ok(()) if !self.events.is_empty() => {
+                    ready.extend(self.events.iter().map(|e| e.token()).filter(|&t| t != BELL));
+                    return true;
+                }
+                // Errors are left to the blocking poll, which reports them.
+                _ => {}
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::yield_now();
+        }
     }
 }
 
@@ -165,6 +209,37 @@ mod tests {
                 got = rx.try_recv().ok();
             }
             // A lost wake-up would have slept the whole minute.
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "send {i} did not wake"
+            );
+            assert_eq!(got, Some(i));
+            t.join().unwrap();
+        }
+        assert!(ready.is_empty());
+    }
+
+    /// With a spin, a send during the spin ends it without ringing the bell, and a spin
+    /// that finds nothing still blocks (and is woken) as without one.
+    #[test]
+    fn a_spinning_sleeper_takes_sends_and_then_sleeps() {
+        let mut s = Sleeper::new().unwrap().with_spin(Duration::from_millis(50));
+        let (tx, rx) = s.channel::<u32>();
+        let mut ready = Vec::new();
+        for i in 0..100u32 {
+            let tx = tx.clone();
+            // Even i: sent at once, within the spin; odd i: after it, to a blocked sleeper.
+            let delay = Duration::from_millis(if i % 2 == 0 { 0 } else { 80 });
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                tx.send(i).unwrap()
+            });
+            let t0 = Instant::now();
+            let mut got = None;
+            while got.is_none() {
+                s.sleep(Duration::from_secs(60), || !rx.is_empty(), &mut ready);
+                got = rx.try_recv().ok();
+            }
             assert!(
                 t0.elapsed() < Duration::from_secs(30),
                 "send {i} did not wake"

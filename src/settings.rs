@@ -22,6 +22,8 @@ pub struct Settings {
     pub max_client_outbound_bytes: usize,
     /// 0 = one per CPU.
     pub net_cores: usize,
+    /// How long the consensus thread polls before it sleeps (`consensusSpinMicros`).
+    pub consensus_spin: std::time::Duration,
     pub super_digest: Option<String>,
     pub prep: PrepSettings,
     pub container_check_interval_ms: u64,
@@ -159,6 +161,7 @@ impl Settings {
             max_client_outbound_bytes: usize::try_from(c.max_client_outbound_bytes)
                 .unwrap_or(usize::MAX),
             net_cores: c.net_cores as usize,
+            consensus_spin: std::time::Duration::from_micros(c.consensus_spin_us),
             super_digest: c.super_digest.clone(),
             prep: PrepSettings {
                 extended_types: c.extended_types_enabled,

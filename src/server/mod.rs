@@ -78,7 +78,9 @@ pub fn run(settings: Settings) -> Result<()> {
     }
 
     // The consensus thread sleeps here; everything that sends to it rings its doorbell.
-    let sleeper = crate::doorbell::Sleeper::new().context("creating the consensus poll")?;
+    let sleeper = crate::doorbell::Sleeper::new()
+        .context("creating the consensus poll")?
+        .with_spin(settings.consensus_spin);
     let (durable_tx, durable_rx) = sleeper.channel();
     let log_stats = Arc::new(LogStats::default());
     let log = LogStage::start(
