@@ -192,46 +192,16 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
-    /// A send from another thread ends the sleep long before its timeout, however the
-    /// send and the sleeper's last look at the channel interleave.
-    #[test]
-    fn a_send_wakes_a_sleeper() {
-        let mut s = Sleeper::new().unwrap();
+    /// Sends `0..n` from other threads, send `i` after `delay(i)`, and checks that `s` takes
+    /// each: a lost wake-up would sleep the whole minute.
+    fn every_send_is_taken(mut s: Sleeper, n: u32, delay: impl Fn(u32) -> Duration) {
         let (tx, rx) = s.channel::<u32>();
         let mut ready = Vec::new();
-        for i in 0..200u32 {
+        for i in 0..n {
             let tx = tx.clone();
-            let t = std::thread::spawn(move || tx.send(i).unwrap());
-            let t0 = Instant::now();
-            let mut got = None;
-            while got.is_none() {
-                s.sleep(Duration::from_secs(60), || !rx.is_empty(), &mut ready);
-                got = rx.try_recv().ok();
-            }
-            // A lost wake-up would have slept the whole minute.
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "send {i} did not wake"
-            );
-            assert_eq!(got, Some(i));
-            t.join().unwrap();
-        }
-        assert!(ready.is_empty());
-    }
-
-    /// With a spin, a send during the spin ends it without ringing the bell, and a spin
-    /// that finds nothing still blocks (and is woken) as without one.
-    #[test]
-    fn a_spinning_sleeper_takes_sends_and_then_sleeps() {
-        let mut s = Sleeper::new().unwrap().with_spin(Duration::from_millis(50));
-        let (tx, rx) = s.channel::<u32>();
-        let mut ready = Vec::new();
-        for i in 0..100u32 {
-            let tx = tx.clone();
-            // Even i: sent at once, within the spin; odd i: after it, to a blocked sleeper.
-            let delay = Duration::from_millis(if i % 2 == 0 { 0 } else { 80 });
+            let d = delay(i);
             let t = std::thread::spawn(move || {
-                std::thread::sleep(delay);
+                std::thread::sleep(d);
                 tx.send(i).unwrap()
             });
             let t0 = Instant::now();
@@ -248,6 +218,24 @@ mod tests {
             t.join().unwrap();
         }
         assert!(ready.is_empty());
+    }
+
+    /// A send from another thread ends the sleep long before its timeout, however the
+    /// send and the sleeper's last look at the channel interleave.
+    #[test]
+    fn a_send_wakes_a_sleeper() {
+        every_send_is_taken(Sleeper::new().unwrap(), 200, |_| Duration::ZERO);
+    }
+
+    /// With a spin, a send during the spin ends it without ringing the bell, and a spin
+    /// that finds nothing still blocks (and is woken) as without one.
+    #[test]
+    fn a_spinning_sleeper_takes_sends_and_then_sleeps() {
+        let s = Sleeper::new().unwrap().with_spin(Duration::from_millis(50));
+        // Even i: sent at once, within the spin; odd i: after it, to a blocked sleeper.
+        every_send_is_taken(s, 100, |i| {
+            Duration::from_millis(if i % 2 == 0 { 0 } else { 80 })
+        });
     }
 
     #[test]
