@@ -68,7 +68,7 @@ impl Sleeper {
     /// looks) before it blocks in epoll. A write's next step (its durable report, an ACK, a
     /// COMMIT) usually comes within one log sync; a thread still polling takes it at once,
     /// where one asleep is woken through the scheduler, which on a virtual machine with an
-    /// idle vCPU costs tens of microseconds per hand-off (perf/RESULTS.md, 2026-12-06 09:10).
+    /// idle vCPU costs tens of microseconds per hand-off (perf/RESULTS.md, 2026-12-06 09:08).
     pub fn with_spin(mut self, spin: Duration) -> Sleeper {
         self.spin = spin;
         self
@@ -126,9 +126,7 @@ impl Sleeper {
         self.bell.asleep.store(false, Ordering::Relaxed);
         ready.extend(self.events.iter().map(|e| e.token()).filter(|&t| t != BELL));
     }
-}
 
-impl Sleeper {
     /// Polls channels (`work_waiting`) and sockets (a zero-timeout epoll) until one has
     /// something or the spin is over; true if it found work. It yields between looks, so a
     /// runnable thread on this CPU (a log thread, a net core) is not held up by it.

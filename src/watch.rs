@@ -8,7 +8,7 @@
 //! notification (spec §7.4).
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::fasthash::{HashMap, HashSet};
@@ -42,8 +42,6 @@ const HINT_SLOTS: usize = 4096;
 pub struct WatchHint {
     slots: Box<[AtomicU32]>,
     recursive: AtomicU32,
-    /// Watches added so far (the owning core compares it around a drain).
-    added: AtomicU64,
 }
 
 /// A path's slot in every core's hint: hashed once per event, checked against each core.
@@ -65,7 +63,6 @@ impl Default for WatchHint {
         WatchHint {
             slots: (0..HINT_SLOTS).map(|_| AtomicU32::new(0)).collect(),
             recursive: AtomicU32::new(0),
-            added: AtomicU64::new(0),
         }
     }
 }
@@ -95,11 +92,6 @@ impl WatchHint {
         self.recursive.load(Ordering::Relaxed) > 0 || self.slots[slot.0].load(Ordering::Relaxed) > 0
     }
 
-    /// Watches added so far.
-    pub fn added(&self) -> u64 {
-        self.added.load(Ordering::Relaxed)
-    }
-
     /// (keys counted over all slots, persistent-recursive keys).
     #[cfg(test)]
     fn counts(&self) -> (u32, u32) {
@@ -124,6 +116,9 @@ pub struct WatchTable {
     tables: [HashMap<Arc<str>, HashSet<ConnNo>>; 4],
     by_conn: HashMap<ConnNo, HashSet<(WatchKind, Arc<str>)>>,
     hint: Arc<WatchHint>,
+    /// Watches added so far: the owning core compares it around a drain
+    /// (`Core::drain_mailbox`); no other thread reads it.
+    added: u64,
 }
 
 fn idx(k: WatchKind) -> usize {
@@ -143,6 +138,11 @@ impl WatchTable {
         &self.hint
     }
 
+    /// Watches added so far.
+    pub fn added(&self) -> u64 {
+        self.added
+    }
+
     pub fn add(&mut self, kind: WatchKind, path: &str, conn: ConnNo) {
         let key: Arc<str> = match self.tables[idx(kind)].get_key_value(path) {
             Some((k, _)) => k.clone(),
@@ -151,8 +151,7 @@ impl WatchTable {
                 Arc::from(path)
             }
         };
-        // Relaxed: the core's fence before its next drain orders it (`Core::drain_mailbox`).
-        self.hint.added.fetch_add(1, Ordering::Relaxed);
+        self.added += 1;
         self.tables[idx(kind)]
             .entry(key.clone())
             .or_default()
@@ -445,7 +444,7 @@ mod tests {
         t.add(Persistent, "/p", 1);
         t.add(PersistentRecursive, "/r", 3);
         assert_eq!(t.hint().counts(), (4, 1));
-        assert_eq!(t.hint().added(), 5);
+        assert_eq!(t.added(), 5);
         assert!(t.hint().may_match(PathSlot::of("/a")) && t.hint().may_match(PathSlot::of("/p")));
         // A recursive watch may match any path below it, so every path may match.
         assert!(t.hint().may_match(PathSlot::of("/unwatched")));

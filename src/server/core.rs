@@ -302,7 +302,7 @@ impl Core {
     pub fn drain_mailbox(&mut self) {
         let mut inspections = Vec::new();
         loop {
-            let added = self.watches.hint().added();
+            let added = self.watches.added();
             fence(Ordering::SeqCst);
             // `flushed` first: every batch up to it was sent before it was raised, so the
             // channel holds them all now.
@@ -318,7 +318,7 @@ impl Core {
                     self.on_published(&b);
                 }
             }
-            if self.watches.hint().added() == added {
+            if self.watches.added() == added {
                 break;
             }
         }
@@ -480,8 +480,8 @@ impl Core {
                 .collect(),
             watch_counts: self.watches.zk_counts(),
             data_paths: match detail {
-                Detail::Counts => Vec::new(),
-                Detail::Paths | Detail::Watches => self.watches.data_paths(),
+                Detail::Paths => self.watches.data_paths(),
+                Detail::Counts | Detail::Watches => Vec::new(),
             },
             watches: match detail {
                 Detail::Counts | Detail::Paths => Vec::new(),
@@ -618,13 +618,13 @@ impl Core {
             let still_idle = self.conns.get(&no).is_some_and(|c| c.queue.is_empty());
             if still_idle {
                 let opcode = request_op(&req);
-                let added = self.watches.hint().added();
+                let added = self.watches.added();
                 if let Some(f) = self.serve_read(no, hdr.xid, req) {
                     self.send(no, f);
                 }
                 let zxid = self.view.last_zxid();
                 self.record_served(no, opcode, started, zxid);
-                if self.watches.hint().added() != added {
+                if self.watches.added() != added {
                     // A batch may have been judged before this watch existed.
                     self.drain_mailbox();
                 }

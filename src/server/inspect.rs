@@ -43,7 +43,8 @@ pub enum Detail {
     Counts,
     /// Counts and each data-watched path once (wchs: paths watched over all cores).
     Paths,
-    /// Every watch (wchc, wchp, the admin server's watch lists).
+    /// Counts and every watch (wchc, wchp, the admin server's watch lists), without the
+    /// path list: `ServerReport::watch_summary` needs `Paths`.
     Watches,
 }
 
@@ -54,7 +55,7 @@ pub struct CoreReport {
     pub view: Arc<DataTree>,
     pub conns: Vec<ConnInfo>,
     pub watch_counts: WatchCounts,
-    /// With `Detail::Paths` or `Detail::Watches`: this core's data-watched paths, each once.
+    /// With `Detail::Paths` only: this core's data-watched paths, each once.
     pub data_paths: Vec<Arc<str>>,
     /// With `Detail::Watches` only.
     pub watches: Vec<WatchEntry>,
@@ -173,8 +174,8 @@ impl ServerReport {
     }
 
     /// (connections watching, paths watched, total watches) over data watches, as `wchs`.
-    /// Needs a report gathered with `Detail::Paths` or more: one path may be watched on
-    /// several cores.
+    /// Needs a report gathered with `Detail::Paths`: one path may be watched on several
+    /// cores.
     pub fn watch_summary(&self) -> (usize, usize, usize) {
         let mut paths: HashSet<&str> = HashSet::default();
         for c in &self.cores {
