@@ -315,7 +315,10 @@ impl Core {
             }
             while self.unreleased.front().is_some_and(|b| b.seq <= flushed) {
                 if let Some(b) = self.unreleased.pop_front() {
-                    self.on_published(&b);
+                    let old = self.on_published(&b);
+                    let graveyard = &self.shared.consensus.graveyard;
+                    graveyard.bury_tree(old);
+                    graveyard.bury_batch(b);
                 }
             }
             if self.watches.added() == added {
@@ -331,7 +334,8 @@ impl Core {
     /// advances to the batch's tree only after every event in the batch has fired, and the
     /// reads that waited behind a write are served after that: a client never reads data
     /// whose watch event it has not been sent.
-    fn on_published(&mut self, b: &Published) {
+    /// Returns the view it replaced.
+    fn on_published(&mut self, b: &Published) -> Arc<DataTree> {
         let mut reads = Vec::new();
         for item in &b.items {
             match item {
@@ -362,10 +366,11 @@ impl Core {
                 }
             }
         }
-        self.view = b.tree.clone();
+        let old = std::mem::replace(&mut self.view, b.tree.clone());
         for no in reads {
             self.serve_queued_reads(no);
         }
+        old
     }
 
     fn on_committed(&mut self, c: &Committed, reads: &mut Vec<ConnNo>) {
