@@ -106,20 +106,7 @@ impl Sleeper {
         work_waiting: impl Fn() -> bool,
         ready: &mut Vec<Token>,
     ) {
-        self.sleep_or_idle(timeout, work_waiting, || false, ready)
-    }
-
-    /// `sleep`, doing `idle_work` first: one piece per call, until it says there is none
-    /// left (false), with a look at the channels and sockets after each piece, so that
-    /// work that can wait never holds up work that arrives.
-    pub fn sleep_or_idle(
-        &mut self,
-        timeout: Duration,
-        work_waiting: impl Fn() -> bool,
-        mut idle_work: impl FnMut() -> bool,
-        ready: &mut Vec<Token>,
-    ) {
-        if self.spin_for_work(&work_waiting, &mut idle_work, ready) {
+        if !self.spin.is_zero() && self.spin_for_work(&work_waiting, ready) {
             return;
         }
         self.bell.asleep.store(true, Ordering::SeqCst);
@@ -140,23 +127,12 @@ impl Sleeper {
         ready.extend(self.events.iter().map(|e| e.token()).filter(|&t| t != BELL));
     }
 
-    /// Does idle work and polls channels (`work_waiting`) and sockets (a zero-timeout
-    /// epoll) until one has something, or the idle work is done and the spin is over; true
-    /// if it found work. Without idle work and without a spin it returns at once. It yields
-    /// between looks, so a runnable thread on this CPU (a log thread, a net core) is not
-    /// held up by it.
-    fn spin_for_work(
-        &mut self,
-        work_waiting: impl Fn() -> bool,
-        idle_work: &mut impl FnMut() -> bool,
-        ready: &mut Vec<Token>,
-    ) -> bool {
+    /// Polls channels (`work_waiting`) and sockets (a zero-timeout epoll) until one has
+    /// something or the spin is over; true if it found work. It yields between looks, so a
+    /// runnable thread on this CPU (a log thread, a net core) is not held up by it.
+    fn spin_for_work(&mut self, work_waiting: impl Fn() -> bool, ready: &mut Vec<Token>) -> bool {
         let until = Instant::now() + self.spin;
         loop {
-            let did_idle_work = idle_work();
-            if !did_idle_work && Instant::now() >= until {
-                return false;
-            }
             if work_waiting() {
                 return true;
             }
@@ -168,9 +144,10 @@ impl Sleeper {
                 // Errors are left to the blocking poll, which reports them.
                 _ => {}
             }
-            if !did_idle_work {
-                std::thread::yield_now();
+            if Instant::now() >= until {
+                return false;
             }
+            std::thread::yield_now();
         }
     }
 }
@@ -257,32 +234,6 @@ mod tests {
         every_send_is_taken(s, 100, |i| {
             Duration::from_millis(if i % 2 == 0 { 0 } else { 80 })
         });
-    }
-
-    /// Idle work is done a piece at a time with a look at the inputs after each, so input
-    /// that arrives meanwhile ends the sleep with the rest of the idle work still to do.
-    #[test]
-    fn idle_work_gives_way_to_input() {
-        let mut s = Sleeper::new().unwrap();
-        let (tx, rx) = s.channel::<u32>();
-        let mut ready = Vec::new();
-        let left = std::cell::Cell::new(5);
-        let piece = || left.get() > 0 && left.replace(left.get() - 1) > 0;
-        s.sleep_or_idle(Duration::ZERO, || !rx.is_empty(), piece, &mut ready);
-        assert_eq!(left.get(), 0, "no input: all of it, then the timeout");
-        left.set(5);
-        tx.send(1).unwrap();
-        s.sleep_or_idle(
-            Duration::from_secs(60),
-            || !rx.is_empty(),
-            piece,
-            &mut ready,
-        );
-        assert_eq!(
-            left.get(),
-            4,
-            "input waiting: one piece, then back to the caller"
-        );
     }
 
     #[test]

@@ -11,7 +11,6 @@ mod ack_timing;
 mod ensemble;
 pub use ensemble::RecoveredTail;
 mod forward;
-pub mod graveyard;
 mod group;
 pub mod msg;
 mod outbox;
@@ -70,8 +69,6 @@ pub struct SharedState {
     pub role: role::RoleCell,
     /// The newest outbox batch every net core has been sent (`outbox`).
     pub flushed: AtomicU64,
-    /// Tree versions and batches the net cores are done with, freed here when idle.
-    pub graveyard: graveyard::Graveyard,
 }
 
 enum Pending {
@@ -270,13 +267,7 @@ impl ConsensusCore {
                 }
             }
             if !worked && !shutting_down {
-                // Versions are freed one at a time, with a look at the inputs between.
-                sleeper.sleep_or_idle(
-                    tick,
-                    || self.input_waiting(&rx),
-                    || self.shared.graveyard.reap(1) > 0,
-                    &mut ready,
-                );
+                sleeper.sleep(tick, || self.input_waiting(&rx), &mut ready);
             }
             self.now = Instant::now();
             if shutting_down {

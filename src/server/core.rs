@@ -315,10 +315,7 @@ impl Core {
             }
             while self.unreleased.front().is_some_and(|b| b.seq <= flushed) {
                 if let Some(b) = self.unreleased.pop_front() {
-                    let old = self.on_published(&b);
-                    let graveyard = &self.shared.consensus.graveyard;
-                    graveyard.bury_tree(old);
-                    graveyard.bury_batch(b);
+                    self.on_published(&b);
                 }
             }
             if self.watches.added() == added {
@@ -334,8 +331,7 @@ impl Core {
     /// advances to the batch's tree only after every event in the batch has fired, and the
     /// reads that waited behind a write are served after that: a client never reads data
     /// whose watch event it has not been sent.
-    /// Returns the view it replaced.
-    fn on_published(&mut self, b: &Published) -> Arc<DataTree> {
+    fn on_published(&mut self, b: &Published) {
         let mut reads = Vec::new();
         for item in &b.items {
             match item {
@@ -366,11 +362,10 @@ impl Core {
                 }
             }
         }
-        let old = std::mem::replace(&mut self.view, b.tree.clone());
+        self.view = b.tree.clone();
         for no in reads {
             self.serve_queued_reads(no);
         }
-        old
     }
 
     fn on_committed(&mut self, c: &Committed, reads: &mut Vec<ConnNo>) {
