@@ -3,7 +3,8 @@
 //! - the tree: applying create / setData / delete txns, and publishing a version (what the
 //!   consensus core hands every net core after each commit);
 //! - snapshots: serialising a 100k-znode tree to a file;
-//! - watches: triggering one znode watched by N connections.
+//! - watches: triggering one znode watched by N connections, and counting 100k watches as
+//!   mntr and each metrics scrape do.
 //!
 //! Run with `cargo bench --bench core_paths`; figures in perf/RESULTS.md.
 
@@ -230,6 +231,18 @@ fn watches(c: &mut Criterion) {
             )
         });
     }
+    g.finish();
+    // What mntr and each metrics scrape ask of every net core: ZooKeeper's table sizes.
+    let mut g = c.benchmark_group("watch counts");
+    let mut w = WatchTable::default();
+    for conn in 0..100u64 {
+        for i in 0..1000 {
+            w.add(WatchKind::Data, &format!("/w{conn}/n{i}"), conn);
+        }
+    }
+    g.bench_function("100k watches on 100 connections (mntr)", |b| {
+        b.iter(|| black_box(&w).zk_counts())
+    });
     g.finish();
 }
 

@@ -119,6 +119,10 @@ pub struct WatchTable {
     /// Watches added so far: the owning core compares it around a drain
     /// (`Core::drain_mailbox`); no other thread reads it.
     added: u64,
+    /// ZooKeeper's two table sizes (`zk_counts`), kept as watches come and go: `mntr` and
+    /// every metrics scrape read them, and counting them there would walk every watch.
+    data_entries: usize,
+    child_entries: usize,
 }
 
 fn idx(k: WatchKind) -> usize {
@@ -152,11 +156,43 @@ impl WatchTable {
             }
         };
         self.added += 1;
-        self.tables[idx(kind)]
+        let new = self.tables[idx(kind)]
             .entry(key.clone())
             .or_default()
             .insert(conn);
-        self.by_conn.entry(conn).or_default().insert((kind, key));
+        self.by_conn
+            .entry(conn)
+            .or_default()
+            .insert((kind, key.clone()));
+        if new {
+            self.count_change(kind, &key, conn, true);
+        }
+    }
+
+    /// Keeps the table sizes for one (kind, path, connection) entry just added to or
+    /// removed from `tables`. ZooKeeper's data table has an entry per (connection, path)
+    /// holding a data, persistent or persistent-recursive watch, its child table one per
+    /// (connection, path) holding a child or persistent watch: an entry starts with the
+    /// first such kind and ends with the last.
+    fn count_change(&mut self, kind: WatchKind, path: &str, conn: ConnNo, added: bool) {
+        use WatchKind::*;
+        let only_one = |group: &[WatchKind]| {
+            group.contains(&kind)
+                && !group.iter().any(|k| {
+                    // Most servers hold no persistent watches: skip hashing the path.
+                    *k != kind && !self.tables[idx(*k)].is_empty() && self.has(*k, path, conn)
+                })
+        };
+        let data = only_one(&[Data, Persistent, PersistentRecursive]);
+        let child = only_one(&[Child, Persistent]);
+        for (n, changed) in [
+            (&mut self.data_entries, data),
+            (&mut self.child_entries, child),
+        ] {
+            if changed {
+                *n = if added { *n + 1 } else { *n - 1 };
+            }
+        }
     }
 
     pub fn has(&self, kind: WatchKind, path: &str, conn: ConnNo) -> bool {
@@ -182,6 +218,7 @@ impl WatchTable {
                     self.by_conn.remove(&conn);
                 }
             }
+            self.count_change(kind, path, conn, false);
         }
         removed
     }
@@ -223,10 +260,13 @@ impl WatchTable {
         for (kind, path) in entries {
             let t = &mut self.tables[idx(kind)];
             if let Some(set) = t.get_mut(&path) {
-                set.remove(&conn);
+                let removed = set.remove(&conn);
                 if set.is_empty() {
                     t.remove(&path);
                     self.hint.key_removed(kind, &path);
+                }
+                if removed {
+                    self.count_change(kind, &path, conn, false);
                 }
             }
         }
@@ -243,6 +283,7 @@ impl WatchTable {
                         self.by_conn.remove(&conn);
                     }
                 }
+                self.count_change(kind, path, conn, false);
             }
         }
     }
@@ -309,35 +350,17 @@ impl WatchTable {
 
     /// ZooKeeper's watch tables as counts, without listing them: its data table holds
     /// data, persistent and persistent-recursive watches, its child table child and
-    /// persistent ones, one entry per (watcher, path) in each.
+    /// persistent ones, one entry per (watcher, path) in each. Kept as watches come and go
+    /// (`count_change`); only the connections holding a data-table entry are counted here,
+    /// in one pass over the connections.
     pub fn zk_counts(&self) -> WatchCounts {
-        use WatchKind::*;
-        let t = |k: WatchKind| &self.tables[idx(k)];
-        let size = |k: WatchKind| t(k).values().map(HashSet::len).sum::<usize>();
-        // Entries of `k` on a path whose connection is not already counted under `before`.
-        let extra = |k: WatchKind, before: &[WatchKind]| -> usize {
-            t(k).iter()
-                .map(|(path, conns)| {
-                    conns
-                        .iter()
-                        .filter(|c| {
-                            !before
-                                .iter()
-                                .any(|b| t(*b).get(path).is_some_and(|s| s.contains(c)))
-                        })
-                        .count()
-                })
-                .sum()
-        };
         WatchCounts {
-            data: size(Data)
-                + extra(Persistent, &[Data])
-                + extra(PersistentRecursive, &[Data, Persistent]),
-            child: size(Child) + extra(Persistent, &[Child]),
+            data: self.data_entries,
+            child: self.child_entries,
             data_conns: self
                 .by_conn
                 .values()
-                .filter(|w| w.iter().any(|(k, _)| *k != Child))
+                .filter(|w| w.iter().any(|(k, _)| *k != WatchKind::Child))
                 .count(),
         }
     }
@@ -463,47 +486,67 @@ mod tests {
     }
 
     /// `zk_counts` and `data_paths` against their definition, ZooKeeper's two tables built
-    /// as sets of (connection, path), over random tables of every kind of watch.
+    /// as sets of (connection, path), after every step of random sequences of adds,
+    /// removeWatches, fired events and closed connections.
     #[test]
     fn counts_match_zookeepers_tables() {
         use std::collections::BTreeSet;
         let kinds = [Data, Child, Persistent, PersistentRecursive];
+        let types = [
+            watcher_type::CHILDREN,
+            watcher_type::DATA,
+            watcher_type::ANY,
+            watcher_type::PERSISTENT,
+            watcher_type::PERSISTENT_RECURSIVE,
+        ];
+        let events = [
+            event::NODE_CREATED,
+            event::NODE_DELETED,
+            event::NODE_DATA_CHANGED,
+            event::NODE_CHILDREN_CHANGED,
+        ];
         let mut rng = crate::rng::Rng::new(7);
         for round in 0..200 {
             let mut t = WatchTable::default();
-            for _ in 0..rng.below(40) {
-                let kind = kinds[rng.below(4) as usize];
+            for step in 0..rng.below(60) {
                 let path = format!("/p{}", rng.below(6));
-                t.add(kind, &path, rng.below(5));
-            }
-            if round % 3 == 0 {
-                t.trigger(event::NODE_DELETED, "/p1");
-                t.remove_conn(2);
-            }
-            let (mut data, mut child) = (BTreeSet::new(), BTreeSet::new());
-            for (conn, kind, path) in t.entries() {
-                let key = (conn, path.to_string());
-                if kind != Child {
-                    data.insert(key.clone());
+                let conn = rng.below(5);
+                match rng.below(10) {
+                    0..=5 => t.add(kinds[rng.below(4) as usize], &path, conn),
+                    6 => {
+                        t.remove(types[rng.below(5) as usize], &path, conn);
+                    }
+                    7 | 8 => {
+                        t.trigger(events[rng.below(4) as usize], &path);
+                    }
+                    _ => t.remove_conn(conn),
                 }
-                if matches!(kind, Child | Persistent) {
-                    child.insert(key);
+                let (mut data, mut child) = (BTreeSet::new(), BTreeSet::new());
+                for (conn, kind, path) in t.entries() {
+                    let key = (conn, path.to_string());
+                    if kind != Child {
+                        data.insert(key.clone());
+                    }
+                    if matches!(kind, Child | Persistent) {
+                        child.insert(key);
+                    }
                 }
+                let at = format!("round {round} step {step}");
+                let counts = t.zk_counts();
+                assert_eq!(counts.data, data.len(), "{at}");
+                assert_eq!(counts.child, child.len(), "{at}");
+                let conns: BTreeSet<_> = data.iter().map(|(c, _)| *c).collect();
+                assert_eq!(counts.data_conns, conns.len(), "{at}");
+                let mut paths: Vec<String> = t.data_paths().iter().map(|p| p.to_string()).collect();
+                paths.sort();
+                let want: Vec<String> = data
+                    .iter()
+                    .map(|(_, p)| p.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                assert_eq!(paths, want, "{at}: each data-watched path once");
             }
-            let counts = t.zk_counts();
-            assert_eq!(counts.data, data.len(), "round {round}");
-            assert_eq!(counts.child, child.len(), "round {round}");
-            let conns: BTreeSet<_> = data.iter().map(|(c, _)| *c).collect();
-            assert_eq!(counts.data_conns, conns.len(), "round {round}");
-            let mut paths: Vec<String> = t.data_paths().iter().map(|p| p.to_string()).collect();
-            paths.sort();
-            let want: Vec<String> = data
-                .iter()
-                .map(|(_, p)| p.clone())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            assert_eq!(paths, want, "round {round}: each data-watched path once");
         }
     }
 
