@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --callgraph) callgraph=1 ;;
     --seconds) secs="$2"; shift ;;
     --) shift; break ;;
-    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
   shift
 done
