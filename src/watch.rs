@@ -212,15 +212,21 @@ impl WatchTable {
             self.hint.key_removed(kind, path);
         }
         if removed {
-            if let Some(c) = self.by_conn.get_mut(&conn) {
-                c.remove(&(kind, Arc::from(path)));
-                if c.is_empty() {
-                    self.by_conn.remove(&conn);
-                }
-            }
-            self.count_change(kind, path, conn, false);
+            self.forget(kind, path, conn);
         }
         removed
+    }
+
+    /// The rest of removing `conn`'s watch of `kind` on `path` once it is out of `tables`:
+    /// its by-connection entry and its share of the table sizes.
+    fn forget(&mut self, kind: WatchKind, path: &str, conn: ConnNo) {
+        if let Some(c) = self.by_conn.get_mut(&conn) {
+            c.remove(&(kind, Arc::from(path)));
+            if c.is_empty() {
+                self.by_conn.remove(&conn);
+            }
+        }
+        self.count_change(kind, path, conn, false);
     }
 
     /// The kinds a checkWatches/removeWatches `type` covers (3.9 semantics).
@@ -277,13 +283,7 @@ impl WatchTable {
             self.hint.key_removed(kind, path);
             for conn in set {
                 out.insert(conn);
-                if let Some(c) = self.by_conn.get_mut(&conn) {
-                    c.remove(&(kind, Arc::from(path)));
-                    if c.is_empty() {
-                        self.by_conn.remove(&conn);
-                    }
-                }
-                self.count_change(kind, path, conn, false);
+                self.forget(kind, path, conn);
             }
         }
     }
