@@ -68,11 +68,30 @@ pf_stop_all() {
   PF_PIDS=()
 }
 
+# pf_launch KIND MEMBER-DIR: starts one member from MEMBER-DIR/zoo.cfg in the background ($! is
+# its pid), logging to MEMBER-DIR/server.log (appended: a restarted member keeps its history).
+# PF_EXTRA_CFG's lines also go to ZooKeeper as properties.
+pf_launch() {
+  local kind="$1" m="$2" jopts=() line
+  while IFS= read -r line; do
+    [[ "$line" == *=* ]] && jopts+=("-Dzookeeper.$line")
+  done <<<"${PF_EXTRA_CFG:-}"
+  if [ "$kind" = ringkeeper ]; then
+    "$RK_BIN" start-foreground "$m/zoo.cfg" </dev/null >>"$m/server.log" 2>&1 &
+  else
+    java "-Xmx$PF_ZK_HEAP" \
+      -cp "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar" \
+      -Dzookeeper.root.logger=WARN,CONSOLE -Dlog4j.configuration=file:/etc/zookeeper/conf/log4j.properties \
+      '-Dzookeeper.4lw.commands.whitelist=*' -Dzookeeper.admin.enableServer=false "${jopts[@]}" \
+      org.apache.zookeeper.server.quorum.QuorumPeerMain "$m/zoo.cfg" </dev/null >>"$m/server.log" 2>&1 &
+  fi
+}
+
 # pf_start KIND N: start N members (1 = standalone, 3 = ensemble) of KIND (ringkeeper or
 # zookeeper) from empty data dirs under $OUT/KIND, wait until every member serves. Sets
 # PF_HOSTS (connect string), PF_PIDS (server pids, member order) and PF_DIR.
 pf_start() {
-  local kind="$1" n="$2" dir="$OUT/$1" servers="" i ports jopts=() line
+  local kind="$1" n="$2" dir="$OUT/$1" servers="" i ports
   pf_stop_all
   rm -rf "$dir"; mkdir -p "$dir"
   mapfile -t ports < <(pf_free_ports $((3 * n)))
@@ -81,9 +100,6 @@ pf_start() {
       servers+="server.$i=127.0.0.1:${ports[3 * i - 2]}:${ports[3 * i - 1]}"$'\n'
     done
   fi
-  while IFS= read -r line; do
-    [[ "$line" == *=* ]] && jopts+=("-Dzookeeper.$line")
-  done <<<"${PF_EXTRA_CFG:-}"
   PF_HOSTS=""
   # shellcheck disable=SC2034
   PF_DIR="$dir"
@@ -104,15 +120,7 @@ admin.enableServer=false
 ${PF_EXTRA_CFG:-}
 $servers
 EOF
-    if [ "$kind" = ringkeeper ]; then
-      "$RK_BIN" start-foreground "$m/zoo.cfg" </dev/null >"$m/server.log" 2>&1 &
-    else
-      java "-Xmx$PF_ZK_HEAP" \
-        -cp "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar" \
-        -Dzookeeper.root.logger=WARN,CONSOLE -Dlog4j.configuration=file:/etc/zookeeper/conf/log4j.properties \
-        '-Dzookeeper.4lw.commands.whitelist=*' -Dzookeeper.admin.enableServer=false "${jopts[@]}" \
-        org.apache.zookeeper.server.quorum.QuorumPeerMain "$m/zoo.cfg" </dev/null >"$m/server.log" 2>&1 &
-    fi
+    pf_launch "$kind" "$m"
     PF_PIDS+=($!)
     PF_HOSTS+="${PF_HOSTS:+,}127.0.0.1:${ports[3 * i - 3]}"
   done

@@ -796,13 +796,8 @@ impl ConsensusCore {
         let (_, held) = e.snapshots.remove(&d.to).expect("checked");
         match d.bytes {
             Ok(bytes) => {
-                e.zab_net.send(
-                    d.to,
-                    &Msg::Snap(SnapshotRef {
-                        zxid: d.zxid,
-                        bytes: bytes.into(),
-                    }),
-                );
+                e.zab_net
+                    .send_snapshot(d.to, d.zxid, &bytes::Bytes::from(bytes));
                 for m in held {
                     e.zab_net.send(d.to, &m);
                 }

@@ -612,14 +612,14 @@ impl Sim {
     }
 }
 
-fn encode_snapshot(applied: &[(Zxid, Payload)]) -> Payload {
+fn encode_snapshot(applied: &[(Zxid, Payload)]) -> bytes::Bytes {
     let mut b = Vec::new();
     for (z, p) in applied {
         b.extend_from_slice(&z.to_be_bytes());
         b.extend_from_slice(&(p.len() as u32).to_be_bytes());
         b.extend_from_slice(p);
     }
-    Arc::from(b.as_slice())
+    bytes::Bytes::from(b)
 }
 
 fn decode_snapshot(mut b: &[u8]) -> Vec<(Zxid, Payload)> {

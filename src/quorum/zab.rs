@@ -40,10 +40,12 @@ pub type Zxid = i64;
 pub type Payload = Arc<[u8]>;
 
 /// A whole-tree transfer for SNAP sync; opaque here (the caller serialises a tree version).
+/// `Bytes`, not `Payload`: a snapshot can be gigabytes, and the link sends it in parts
+/// sliced from this one buffer rather than copies of it (`zab_net::ZabNet::send_snapshot`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotRef {
     pub zxid: Zxid,
-    pub bytes: Payload,
+    pub bytes: bytes::Bytes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

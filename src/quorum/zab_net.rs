@@ -16,11 +16,12 @@
 //! that thread for every packet that arrives).
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::{IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
 use mio::{Interest, Registry, Token};
 use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
@@ -28,7 +29,9 @@ use tracing::{debug, warn};
 
 use super::vote::Sid;
 use super::zab::Msg;
-use super::zab_wire::{encode_msg, from_leader, from_learner, read_packet, take_packet};
+use super::zab_wire::{
+    encode_msg, from_learner, read_packet, snap_segments, take_packet, FromLeader, SNAP_PART_BYTES,
+};
 use crate::doorbell::Doorbell;
 use crate::fasthash::HashMap;
 
@@ -61,7 +64,7 @@ struct Writer {
     direct: Arc<std::net::TcpStream>,
     /// Bytes the socket would not take yet; later writes queue behind them, so the stream
     /// keeps its order. `poll` writes them once the socket is writable.
-    backlog: Arc<Mutex<Vec<u8>>>,
+    backlog: Arc<Mutex<Backlog>>,
 }
 
 impl Writer {
@@ -69,20 +72,87 @@ impl Writer {
         let mut backlog = self.backlog.lock().expect("backlog lock");
         if backlog.is_empty() {
             let written = write_some(&self.direct, buf);
-            backlog.extend_from_slice(&buf[written..]);
+            backlog.push(Bytes::copy_from_slice(&buf[written..]));
         } else {
-            backlog.extend_from_slice(buf);
+            backlog.push(Bytes::copy_from_slice(buf));
+        }
+    }
+
+    /// Queues `segs` as they are (a snapshot's parts are slices of one buffer, not copies)
+    /// and writes what the socket takes.
+    fn write_segments(&self, segs: Vec<Bytes>) {
+        let mut backlog = self.backlog.lock().expect("backlog lock");
+        let idle = backlog.is_empty();
+        for s in segs {
+            backlog.push(s);
+        }
+        if idle {
+            backlog.write_to(&self.direct);
         }
     }
 
     /// Writes what it can of the backlog; true when some is left.
     fn pump(&self) -> bool {
         let mut backlog = self.backlog.lock().expect("backlog lock");
-        if !backlog.is_empty() {
-            let written = write_some(&self.direct, &backlog);
-            backlog.drain(..written);
-        }
+        backlog.write_to(&self.direct);
         !backlog.is_empty()
+    }
+}
+
+/// What a link's socket has not taken yet, in order.
+#[derive(Default)]
+struct Backlog {
+    segs: VecDeque<Bytes>,
+}
+
+/// Segments handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+
+impl Backlog {
+    fn is_empty(&self) -> bool {
+        self.segs.is_empty()
+    }
+
+    fn push(&mut self, b: Bytes) {
+        if !b.is_empty() {
+            self.segs.push_back(b);
+        }
+    }
+
+    /// Writes until the socket would block. A broken link takes everything: its reader
+    /// reports the loss.
+    fn write_to(&mut self, s: &std::net::TcpStream) {
+        while !self.segs.is_empty() {
+            let slices: Vec<IoSlice<'_>> = self
+                .segs
+                .iter()
+                .take(MAX_IOVECS)
+                .map(|b| IoSlice::new(b))
+                .collect();
+            match (&*s).write_vectored(&slices) {
+                Ok(0) => break,
+                Ok(n) => self.advance(n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.segs.clear();
+                    break;
+                }
+            }
+        }
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let front = self.segs.front_mut().expect("written bytes were queued");
+            if front.len() <= n {
+                n -= front.len();
+                self.segs.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
     }
 }
 
@@ -138,6 +208,8 @@ struct LinkReader {
     start: usize,
     end: usize,
     from_leader_side: bool,
+    /// A learner's link: the leader's packets into messages (a snapshot's parts gathered).
+    from_leader: FromLeader,
     /// The leader's side: FOLLOWERINFO/OBSERVERINFO, read while accepting.
     first: Option<Msg>,
     /// The link's sending side, for its backlog.
@@ -175,6 +247,7 @@ impl LinkReader {
             start: 0,
             end: read_already.len(),
             from_leader_side,
+            from_leader: FromLeader::default(),
             first,
             writer,
             watching_writable: false,
@@ -232,16 +305,17 @@ impl LinkReader {
                 Ok(Some((p, used))) => {
                     self.start += used;
                     if self.from_leader_side {
-                        from_leader(p)
+                        self.from_leader.decode(p)
                     } else {
-                        from_learner(p).map(|(m, _)| m)
+                        from_learner(p).map(|(m, _)| Some(m))
                     }
                 }
                 Ok(None) => break,
                 Err(e) => return Step::Closed(e.to_string()),
             };
             match msg {
-                Ok(m) => out.push(m),
+                Ok(Some(m)) => out.push(m),
+                Ok(None) => {}
                 Err(e) => return Step::Closed(e.to_string()),
             }
         }
@@ -579,6 +653,23 @@ impl ZabNet {
         }
     }
 
+    /// Sends a SNAP to `to` after whatever was sent to it before: SNAP_PART packets whose
+    /// data are slices of `bytes`, queued on the link as they are. The socket takes them as
+    /// it drains (`poll` writes more whenever the link is writable), so a snapshot is never
+    /// copied into a packet or a buffer, however large.
+    pub fn send_snapshot(&self, to: Sid, zxid: i64, bytes: &Bytes) {
+        self.flush();
+        let writer = {
+            let links = self.links.lock().expect("links lock");
+            links.by_sid.get(&to).map(|l| l.writer.clone())
+        };
+        let Some(writer) = writer else {
+            return; // no link: its loss shows up as a `Disconnected` event
+        };
+        writer.write_segments(snap_segments(zxid, bytes, SNAP_PART_BYTES));
+        self.watch_backlogs(&mut self.readers.lock().expect("readers lock"));
+    }
+
     /// Writes every buffered packet to its link. The buffers stay, with their room, for
     /// the next burst.
     pub fn flush(&self) {
@@ -730,16 +821,20 @@ fn attach(
 /// on it is written, then the peer sees the end, and what the peer still sends is read and
 /// dropped until it closes too (closing with unread bytes would reset the connection and
 /// could destroy what was sent before they reach the peer).
-async fn linger(s: std::net::TcpStream, mut backlog: Vec<u8>) {
+async fn linger(s: std::net::TcpStream, backlog: Backlog) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut s) = TcpStream::from_std(s) else {
         return;
     };
     let _ = tokio::time::timeout(LINGER, async {
-        if s.write_all(&backlog).await.is_ok() && s.shutdown().await.is_ok() {
-            backlog.clear();
-            backlog.resize(64 << 10, 0);
-            while matches!(s.read(&mut backlog).await, Ok(n) if n > 0) {}
+        for seg in &backlog.segs {
+            if s.write_all(seg).await.is_err() {
+                return;
+            }
+        }
+        if s.shutdown().await.is_ok() {
+            let mut sink = vec![0; 64 << 10];
+            while matches!(s.read(&mut sink).await, Ok(n) if n > 0) {}
         }
     })
     .await;
@@ -947,6 +1042,39 @@ mod tests {
         }
     }
 
+    /// A snapshot of several parts, bigger than the socket takes at once, between messages
+    /// sent before and after it: the learner gets the messages and the whole snapshot, in
+    /// the order they were sent.
+    #[test]
+    fn a_snapshot_of_many_parts_arrives_whole_between_the_messages_around_it() {
+        let (leader, _learner, rx) = linked_pair();
+        let mut rng = crate::rng::Rng::new(7);
+        let bytes: Vec<u8> = (0..5 * SNAP_PART_BYTES + 12345)
+            .map(|_| rng.next_u64() as u8)
+            .collect();
+        let bytes = Bytes::from(bytes);
+        leader.send(1, &proposal(1, 100));
+        leader.send_snapshot(1, 0x42, &bytes);
+        leader.send(1, &proposal(2, 100));
+        leader.flush();
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok((1, ZabEvent::Message(3, m))) => got.push(m),
+                other => panic!("after {} messages: {other:?}", got.len()),
+            }
+        }
+        assert_eq!(got[0], proposal(1, 100));
+        match &got[1] {
+            Msg::Snap(s) => {
+                assert_eq!(s.zxid, 0x42);
+                assert!(s.bytes == bytes, "the snapshot arrived changed");
+            }
+            other => panic!("expected the SNAP, got {other:?}"),
+        }
+        assert_eq!(got[2], proposal(2, 100));
+    }
+
     /// Closing a link right after sending on it still delivers what was sent, including
     /// what the socket had not taken (the learner here reads nothing until the close), then
     /// the end of the stream.
@@ -987,7 +1115,10 @@ mod tests {
             let (p, used) = take_packet(&got[at..], 1 << 20)
                 .unwrap()
                 .unwrap_or_else(|| panic!("proposal {z} missing"));
-            assert_eq!(from_leader(p).unwrap(), proposal(z, 32 << 10));
+            assert_eq!(
+                super::super::zab_wire::from_leader(p).unwrap(),
+                proposal(z, 32 << 10)
+            );
             at += used;
         }
         assert_eq!(at, got.len());

@@ -6,7 +6,10 @@
 //! in LEADERINFO, the current epoch in ACKEPOCH, session touches in a learner's PING, the
 //! forwarded request layout in REQUEST). One deliberate difference: SNAP carries ringkeeper's
 //! own snapshot format inside `data` instead of ZooKeeper's serialised tree after the
-//! packet, so a SNAP sync works between ringkeeper servers only.
+//! packet, so a SNAP sync works between ringkeeper servers only. A snapshot larger than one
+//! part (`SNAP_PART_BYTES`) travels as SNAP_PART packets (ringkeeper's own type) followed by
+//! the SNAP packet with the last part: no packet needs the whole tree in one buffer, and
+//! the size is not bounded by a packet's 2 GiB length field.
 
 use std::sync::Arc;
 
@@ -33,6 +36,11 @@ pub const SNAP: i32 = 15;
 pub const OBSERVERINFO: i32 = 16;
 pub const LEADERINFO: i32 = 17;
 pub const ACKEPOCH: i32 = 18;
+/// ringkeeper's own: one part of a snapshot, with the snapshot's total size in the zxid field
+/// (the receiver reserves it once); the SNAP packet that ends the parts carries the zxid.
+pub const SNAP_PART: i32 = 1015;
+/// Bytes of snapshot per packet.
+pub const SNAP_PART_BYTES: usize = 1 << 20;
 
 /// ZooKeeper's Zab protocol version (0x10000), sent in LearnerInfo and LEADERINFO.
 pub const PROTOCOL_VERSION: i32 = 0x10000;
@@ -47,6 +55,8 @@ pub enum PacketError {
     Unexpected { typ: i32, from: &'static str },
     #[error("quorum packet type {typ}: data too short ({len} bytes)")]
     ShortData { typ: i32, len: usize },
+    #[error("SNAP parts: {0}")]
+    SnapParts(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -70,7 +80,96 @@ pub fn encode_msg(msg: &Msg, me: Sid, out: &mut Vec<u8>) {
         Msg::Inform { zxid, txn } => put_packet(out, INFORM, *zxid, Some(txn)),
         Msg::Commit { zxid } => put_packet(out, COMMIT, *zxid, None),
         Msg::Ack { zxid } => put_packet(out, ACK, *zxid, None),
+        Msg::Snap(s) => {
+            for seg in snap_segments(s.zxid, &s.bytes, SNAP_PART_BYTES) {
+                out.extend_from_slice(&seg);
+            }
+        }
         _ => encode_packet(&to_packet(msg, me), out),
+    }
+}
+
+/// A snapshot as the byte segments of its packets: SNAP_PART packets of `part` bytes, then
+/// SNAP with the rest (one SNAP packet when it fits in a part). The data segments are slices
+/// of `bytes`, not copies.
+pub fn snap_segments(zxid: i64, bytes: &bytes::Bytes, part: usize) -> Vec<bytes::Bytes> {
+    let part = part.max(1);
+    let mut segs = Vec::with_capacity(2 * bytes.len().div_ceil(part) + 2);
+    let mut at = 0;
+    let mut trailer: &[u8] = &[];
+    loop {
+        let last = bytes.len() - at <= part;
+        let end = if last { bytes.len() } else { at + part };
+        let mut head = Vec::with_capacity(20);
+        head.extend_from_slice(trailer);
+        if last {
+            head.extend_from_slice(&SNAP.to_be_bytes());
+            head.extend_from_slice(&zxid.to_be_bytes());
+        } else {
+            head.extend_from_slice(&SNAP_PART.to_be_bytes());
+            head.extend_from_slice(&(bytes.len() as i64).to_be_bytes());
+        }
+        head.extend_from_slice(&((end - at) as i32).to_be_bytes());
+        segs.push(head.into());
+        if end > at {
+            segs.push(bytes.slice(at..end));
+        }
+        // authinfo: none (what `put_packet` writes too).
+        trailer = &NO_AUTHINFO;
+        at = end;
+        if last {
+            segs.push(bytes::Bytes::from_static(&NO_AUTHINFO));
+            return segs;
+        }
+    }
+}
+
+const NO_AUTHINFO: [u8; 4] = (-1i32).to_be_bytes();
+
+/// Turns the leader's packets into messages, gathering SNAP_PART packets until the SNAP that
+/// ends them.
+#[derive(Default)]
+pub struct FromLeader {
+    /// The parts so far, with room reserved for the announced total.
+    snap: Option<Vec<u8>>,
+}
+
+impl FromLeader {
+    /// The message `p` completes, if any.
+    pub fn decode(&mut self, p: PacketView<'_>) -> Result<Option<Msg>, PacketError> {
+        let data = p.data.unwrap_or_default();
+        match p.typ {
+            SNAP_PART => {
+                let total = usize::try_from(p.zxid)
+                    .map_err(|_| PacketError::SnapParts(format!("announced size {}", p.zxid)))?;
+                // The size comes from the leader; reserving it is a convenience, never a promise
+                // to allocate whatever a damaged packet says.
+                let buf = self
+                    .snap
+                    .get_or_insert_with(|| Vec::with_capacity(total.min(1 << 30)));
+                if buf.len() + data.len() > total {
+                    return Err(PacketError::SnapParts(format!(
+                        "{} bytes received of an announced {total}",
+                        buf.len() + data.len()
+                    )));
+                }
+                buf.extend_from_slice(data);
+                Ok(None)
+            }
+            SNAP if self.snap.is_some() => {
+                let mut buf = self.snap.take().expect("checked");
+                buf.extend_from_slice(data);
+                Ok(Some(Msg::Snap(SnapshotRef {
+                    zxid: p.zxid,
+                    bytes: buf.into(),
+                })))
+            }
+            _ if self.snap.is_some() => Err(PacketError::SnapParts(format!(
+                "packet type {} between the parts",
+                p.typ
+            ))),
+            _ => from_leader(p).map(Some),
+        }
     }
 }
 
@@ -373,7 +472,7 @@ pub fn from_leader(p: PacketView<'_>) -> Result<Msg, PacketError> {
         TRUNC => Msg::Trunc { zxid: p.zxid },
         SNAP => Msg::Snap(SnapshotRef {
             zxid: p.zxid,
-            bytes: Arc::from(p.data.unwrap_or_default()),
+            bytes: bytes::Bytes::copy_from_slice(p.data.unwrap_or_default()),
         }),
         PROPOSAL => Msg::Proposal {
             zxid: p.zxid,
@@ -485,7 +584,7 @@ mod tests {
             Msg::Trunc { zxid: 0x11 },
             Msg::Snap(SnapshotRef {
                 zxid: 0x12,
-                bytes: txn.clone(),
+                bytes: bytes::Bytes::copy_from_slice(&txn),
             }),
             Msg::Proposal {
                 zxid: 0x13,
@@ -570,6 +669,83 @@ mod tests {
         assert!(matches!(
             take_packet(&b, 3),
             Err(PacketError::TooLarge(6, 3))
+        ));
+    }
+
+    /// The packets `snap_segments` makes, read back one at a time.
+    fn packets_of(segs: &[bytes::Bytes]) -> Vec<(i32, i64, Vec<u8>)> {
+        let wire: Vec<u8> = segs.iter().flat_map(|s| s.iter().copied()).collect();
+        let mut at = 0;
+        let mut out = Vec::new();
+        while at < wire.len() {
+            let (p, used) = take_packet(&wire[at..], 1 << 20)
+                .unwrap()
+                .expect("whole packets");
+            out.push((p.typ, p.zxid, p.data.unwrap_or_default().to_vec()));
+            at += used;
+        }
+        out
+    }
+
+    /// Snapshots of every size around a part's: SNAP_PART packets announcing the total, then
+    /// one SNAP with the rest and the zxid; gathered back, the same bytes.
+    #[test]
+    fn a_snapshot_splits_into_parts_and_gathers_back() {
+        let part = 7;
+        for len in [0usize, 1, 6, 7, 8, 13, 14, 15, 3 * 7 + 5] {
+            let bytes: bytes::Bytes = (0..len).map(|i| i as u8).collect::<Vec<u8>>().into();
+            let packets = packets_of(&snap_segments(0x99, &bytes, part));
+            let parts = len.max(1).div_ceil(part);
+            assert_eq!(packets.len(), parts, "len {len}");
+            for (typ, zxid, data) in &packets[..parts - 1] {
+                assert_eq!((*typ, *zxid, data.len()), (SNAP_PART, len as i64, part));
+            }
+            let (typ, zxid, _) = packets.last().unwrap();
+            assert_eq!((*typ, *zxid), (SNAP, 0x99));
+            let mut from = FromLeader::default();
+            let mut got = Vec::new();
+            for (typ, zxid, data) in &packets {
+                let view = PacketView {
+                    typ: *typ,
+                    zxid: *zxid,
+                    data: Some(data),
+                };
+                if let Some(m) = from.decode(view).unwrap() {
+                    got.push(m);
+                }
+            }
+            let want = Msg::Snap(SnapshotRef { zxid: 0x99, bytes });
+            assert_eq!(got, vec![want], "len {len}");
+        }
+    }
+
+    /// Parts that overrun their announced size, or another packet before the SNAP that ends
+    /// them, close the link rather than load a damaged tree.
+    #[test]
+    fn damaged_snapshot_parts_are_refused() {
+        let bytes: bytes::Bytes = vec![5u8; 20].into();
+        let packets = packets_of(&snap_segments(0x99, &bytes, 8));
+        fn view(p: &(i32, i64, Vec<u8>)) -> PacketView<'_> {
+            PacketView {
+                typ: p.0,
+                zxid: p.1,
+                data: Some(&p.2[..]),
+            }
+        }
+        let mut overrun = FromLeader::default();
+        let mut short = packets[0].clone();
+        short.1 = 10;
+        assert!(overrun.decode(view(&short)).unwrap().is_none());
+        assert!(matches!(
+            overrun.decode(view(&short)),
+            Err(PacketError::SnapParts(_))
+        ));
+        let mut interleaved = FromLeader::default();
+        assert!(interleaved.decode(view(&packets[0])).unwrap().is_none());
+        let ping = (PING, -1, Vec::new());
+        assert!(matches!(
+            interleaved.decode(view(&ping)),
+            Err(PacketError::SnapParts(_))
         ));
     }
 }

@@ -123,6 +123,60 @@ fn follower_restart_catches_up_by_snapshot() {
     }
 }
 
+/// A snapshot of several megabytes, many SNAP parts on the quorum link, reaches the follower
+/// whole: every member then serves the same tree, data included.
+#[test]
+fn follower_restart_catches_up_by_a_snapshot_of_many_parts() {
+    let rt = rt();
+    let mut e = TestEnsemble::new(3, 0, "snapCount=100\n");
+    let all = e.ids();
+    e.spawn_all();
+    e.wait_serving(&all);
+    let leader = e.wait_leader(&all);
+    let others = e.others(leader);
+    let (f, g) = (others[0], others[1]);
+    rt.block_on(async {
+        let c = e.client_on(leader).await;
+        ensure(&c, "/big").await;
+        for i in 0..8u32 {
+            // Different in every byte position, so a part dropped or misplaced shows.
+            let data: Vec<u8> = (0..900_000u32)
+                .map(|j| (j.wrapping_mul(31) ^ i) as u8)
+                .collect();
+            c.create(
+                &format!("/big/n{i}"),
+                &data,
+                &open_unsafe(),
+                CreateMode::Persistent,
+            )
+            .await
+            .unwrap_or_else(|err| panic!("create /big/n{i}: {err}"));
+        }
+    });
+    e.member_mut(f).kill9();
+    rt.block_on(async {
+        let c = e.client_on(g).await;
+        ensure(&c, "/s").await;
+        create_all(&c, "/s", &names("b", 0..1200)).await;
+    });
+    let mark = e.log_len(f);
+    e.spawn(f);
+    e.wait_serving(&[f]);
+    let compared = rt.block_on(e.assert_same_trees(&all));
+    assert!(compared > 1200, "{compared} znodes compared");
+    let log = e.log_since(f, mark);
+    let synced = if is_reference() {
+        "Getting a snapshot from leader"
+    } else {
+        "SNAP from the leader: loaded"
+    };
+    assert!(
+        log.contains(synced),
+        "server {f} did not sync by SNAP:\n{}",
+        e.member(f).tail()
+    );
+}
+
 /// A former leader that logged proposals no one else received — they could never commit
 /// — rejoins the ensemble of a newer epoch and serves the committed history without them.
 ///

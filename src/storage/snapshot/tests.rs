@@ -300,3 +300,23 @@ fn names_and_listing() {
     assert_eq!(remove_stale_temp_files(d.path()).unwrap(), 1);
     assert!(!quick_check(&d.path().join("snapshot.a")));
 }
+
+/// A SNAP serialises into a buffer reserved up front: the reservation must hold the whole
+/// snapshot (a buffer that has to grow doubles, holding two copies at once), without
+/// reserving far more than it needs.
+#[test]
+fn the_room_reserved_for_a_snapshot_in_memory_holds_it() {
+    for (seed, creates) in [(3, 200), (42, 5000), (9, 20_000)] {
+        let t = random_tree(seed, creates);
+        let room = super::write::room_for(&t);
+        let len = to_bytes(&t).unwrap().len();
+        assert!(
+            len <= room,
+            "{creates} creates: {len} bytes in {room} reserved"
+        );
+        assert!(
+            room <= len + len / 4 + (80 << 10),
+            "{creates} creates: {room} reserved for {len} bytes"
+        );
+    }
+}

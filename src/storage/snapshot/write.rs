@@ -256,8 +256,24 @@ fn write_file(tmp: &Path, tree: &DataTree) -> Result<(u64, u64, u64), SnapError>
 /// `tree` in the snapshot format, in memory: what a leader streams to a learner for SNAP
 /// sync (`read::load_from` takes it back).
 pub fn to_bytes(tree: &DataTree) -> Result<Vec<u8>, SnapError> {
-    Ok(encode(Vec::new(), tree)?.1)
+    // Reserved up front: a buffer that doubles as it fills holds the old and the new copy at
+    // once, half again the snapshot's size in resident memory. Room never written is never
+    // resident, so the estimate errs on the large side.
+    Ok(encode(Vec::with_capacity(room_for(tree)), tree)?.1)
 }
+
+/// Room for `tree`'s snapshot: its size with ASCII paths and few ACL lists, plus an eighth.
+pub(super) fn room_for(tree: &DataTree) -> usize {
+    let estimate = tree.approximate_data_size().max(0) as u64
+        + tree.node_count() as u64 * NODE_FIXED_BYTES
+        + tree.sessions().count() as u64 * 12
+        + (64 << 10);
+    usize::try_from(estimate + estimate / 8).unwrap_or(usize::MAX)
+}
+
+/// A node's bytes in the file besides its path and data: their two lengths, the ACL index
+/// and the stat (`encode_node`), and its share of a chunk header.
+const NODE_FIXED_BYTES: u64 = 4 + 4 + 4 + 60 + 1;
 
 /// Writes `tree` to `sink`; returns (nodes, sessions, bytes) and the sink, flushed.
 fn encode<S: Sink>(sink: S, tree: &DataTree) -> Result<((u64, u64, u64), S), SnapError> {
