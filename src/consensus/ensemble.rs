@@ -62,12 +62,12 @@ pub(super) enum Role {
     Following(Box<Learner>),
 }
 
-/// A SNAP serialised by a helper thread: for which learner, which request, and the bytes.
+/// A SNAP a helper thread serialised onto a learner's link: for which learner, which
+/// request, and the bytes sent (or why not).
 pub(super) struct SnapshotDone {
     to: Sid,
     generation: u64,
-    zxid: Zxid,
-    bytes: Result<Vec<u8>, String>,
+    sent: Result<u64, String>,
 }
 
 /// What the recovered log holds beyond the snapshot the tree was loaded from.
@@ -757,6 +757,14 @@ impl ConsensusCore {
             }
         };
         let e = self.ens();
+        // Everything queued for `to` so far goes first; what follows waits in `held` until
+        // the helper has written the whole snapshot onto the link.
+        let Some(mut link) = e
+            .zab_net
+            .snapshot_stream(to, crate::storage::snapshot::size_hint(&tree))
+        else {
+            return; // no link: its Disconnected event follows
+        };
         e.snapshot_generation += 1;
         let generation = e.snapshot_generation;
         e.snapshots.insert(to, (generation, Vec::new()));
@@ -765,19 +773,19 @@ impl ConsensusCore {
             .name("rk-snap-sync".into())
             .spawn(move || {
                 let started = Instant::now();
-                let bytes = crate::storage::snapshot::to_bytes(&tree).map_err(|e| e.to_string());
-                if let Ok(b) = &bytes {
+                let sent = crate::storage::snapshot::stream(&mut link, &tree)
+                    .map_err(|e| e.to_string())
+                    .and_then(|_| link.finish(zxid).map_err(|e| e.to_string()));
+                if let Ok(b) = &sent {
                     tracing::info!(
-                        "SNAP to {to}: {} bytes at zxid {zxid:#x} serialised in {} ms",
-                        b.len(),
+                        "SNAP to {to}: {b} bytes at zxid {zxid:#x} serialised and sent in {} ms",
                         started.elapsed().as_millis()
                     );
                 }
                 let _ = done.send(SnapshotDone {
                     to,
                     generation,
-                    zxid,
-                    bytes,
+                    sent,
                 });
             });
         if let Err(err) = spawned {
@@ -787,23 +795,21 @@ impl ConsensusCore {
         }
     }
 
-    /// A SNAP is serialised: send it, then everything held back behind it.
+    /// A SNAP is on the link: send what was held back behind it.
     pub(super) fn on_snapshot_done(&mut self, d: SnapshotDone) {
         let e = self.ens();
         if e.snapshots.get(&d.to).map(|s| s.0) != Some(d.generation) {
             return; // the learner left (or reconnected) meanwhile
         }
         let (_, held) = e.snapshots.remove(&d.to).expect("checked");
-        match d.bytes {
-            Ok(bytes) => {
-                e.zab_net
-                    .send_snapshot(d.to, d.zxid, &bytes::Bytes::from(bytes));
+        match d.sent {
+            Ok(_) => {
                 for m in held {
                     e.zab_net.send(d.to, &m);
                 }
             }
             Err(err) => {
-                tracing::error!("cannot serialise the tree for {}: {err}", d.to);
+                tracing::error!("cannot send the tree to {}: {err}", d.to);
                 e.zab_net.close(d.to);
             }
         }

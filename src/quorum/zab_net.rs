@@ -30,7 +30,8 @@ use tracing::{debug, warn};
 use super::vote::Sid;
 use super::zab::Msg;
 use super::zab_wire::{
-    encode_msg, from_learner, read_packet, snap_segments, take_packet, FromLeader, SNAP_PART_BYTES,
+    encode_msg, from_learner, read_packet, snap_packet, take_packet, FromLeader, SNAP, SNAP_PART,
+    SNAP_PART_BYTES,
 };
 use crate::doorbell::Doorbell;
 use crate::fasthash::HashMap;
@@ -78,17 +79,18 @@ impl Writer {
         }
     }
 
-    /// Queues `segs` as they are (a snapshot's parts are slices of one buffer, not copies)
-    /// and writes what the socket takes.
-    fn write_segments(&self, segs: Vec<Bytes>) {
+    /// Queues `segs` as they are (a snapshot's parts are slices of one buffer, not copies);
+    /// `pump` writes them.
+    fn queue(&self, segs: Vec<Bytes>) {
         let mut backlog = self.backlog.lock().expect("backlog lock");
-        let idle = backlog.is_empty();
         for s in segs {
             backlog.push(s);
         }
-        if idle {
-            backlog.write_to(&self.direct);
-        }
+    }
+
+    /// Bytes the socket has not taken yet.
+    fn queued(&self) -> usize {
+        self.backlog.lock().expect("backlog lock").bytes
     }
 
     /// Writes what it can of the backlog; true when some is left.
@@ -103,6 +105,8 @@ impl Writer {
 #[derive(Default)]
 struct Backlog {
     segs: VecDeque<Bytes>,
+    /// Bytes in `segs`.
+    bytes: usize,
 }
 
 /// Segments handed to one vectored write.
@@ -115,6 +119,7 @@ impl Backlog {
 
     fn push(&mut self, b: Bytes) {
         if !b.is_empty() {
+            self.bytes += b.len();
             self.segs.push_back(b);
         }
     }
@@ -136,6 +141,7 @@ impl Backlog {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(_) => {
                     self.segs.clear();
+                    self.bytes = 0;
                     break;
                 }
             }
@@ -143,6 +149,7 @@ impl Backlog {
     }
 
     fn advance(&mut self, mut n: usize) {
+        self.bytes -= n;
         while n > 0 {
             let front = self.segs.front_mut().expect("written bytes were queued");
             if front.len() <= n {
@@ -177,6 +184,86 @@ struct Corked {
     writer: Writer,
     buf: Vec<u8>,
     packets: usize,
+}
+
+/// A snapshot written straight onto a link as it is serialised, in SNAP parts, by a thread
+/// other than the consensus loop. The serialiser never runs more than `SNAP_AHEAD_BYTES`
+/// ahead of what the socket took: it waits, so the leader holds a few parts of a snapshot
+/// at a time rather than the whole of it.
+pub struct SnapshotStream {
+    links: Arc<Mutex<Links>>,
+    sid: Sid,
+    generation: u64,
+    writer: Writer,
+    /// What the learner reserves for the whole snapshot (the SNAP_PART zxid field).
+    size_hint: usize,
+    part: Vec<u8>,
+    sent: u64,
+}
+
+/// How far a snapshot's serialisation may run ahead of the socket.
+const SNAP_AHEAD_BYTES: usize = 4 * SNAP_PART_BYTES;
+/// How often a waiting serialiser looks at the link again (the consensus loop also writes
+/// the backlog whenever the socket is writable).
+const SNAP_WAIT: Duration = Duration::from_millis(1);
+
+impl SnapshotStream {
+    /// Sends what is left as the SNAP packet that ends the parts; the snapshot's size.
+    pub fn finish(mut self, zxid: i64) -> std::io::Result<u64> {
+        let last = Bytes::from(std::mem::take(&mut self.part));
+        self.push(snap_packet(SNAP, zxid, last))?;
+        Ok(self.sent)
+    }
+
+    fn push(&mut self, segs: Vec<Bytes>) -> std::io::Result<()> {
+        {
+            // Checked and queued under the links lock: a closed link is out of the map before
+            // its backlog goes to `linger`, so nothing lands behind what `linger` writes.
+            let links = self.links.lock().expect("links lock");
+            if !links.is_current(self.sid, self.generation) {
+                return Err(self.gone());
+            }
+            self.sent += segs.iter().map(|b| b.len() as u64).sum::<u64>();
+            self.writer.queue(segs);
+        }
+        self.writer.pump();
+        while self.writer.queued() > SNAP_AHEAD_BYTES {
+            std::thread::sleep(SNAP_WAIT);
+            if !self
+                .links
+                .lock()
+                .expect("links lock")
+                .is_current(self.sid, self.generation)
+            {
+                return Err(self.gone());
+            }
+            self.writer.pump();
+        }
+        Ok(())
+    }
+
+    fn gone(&self) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            format!("the link to {} closed during the SNAP", self.sid),
+        )
+    }
+}
+
+impl Write for SnapshotStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.part.extend_from_slice(buf);
+        if self.part.len() >= SNAP_PART_BYTES {
+            let full = std::mem::replace(&mut self.part, Vec::with_capacity(SNAP_PART_BYTES));
+            let hint = self.size_hint as i64;
+            self.push(snap_packet(SNAP_PART, hint, Bytes::from(full)))?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A link's buffer is handed over early once it holds this many packets or bytes, so a
@@ -653,21 +740,23 @@ impl ZabNet {
         }
     }
 
-    /// Sends a SNAP to `to` after whatever was sent to it before: SNAP_PART packets whose
-    /// data are slices of `bytes`, queued on the link as they are. The socket takes them as
-    /// it drains (`poll` writes more whenever the link is writable), so a snapshot is never
-    /// copied into a packet or a buffer, however large.
-    pub fn send_snapshot(&self, to: Sid, zxid: i64, bytes: &Bytes) {
+    /// A SNAP for `to`, to be written by whoever serialises the tree (`SnapshotStream`),
+    /// after whatever was sent to `to` before; `None` if there is no link (its loss shows up
+    /// as a `Disconnected` event). Until the stream is finished nothing else may be sent to
+    /// `to`: the caller holds such messages back.
+    pub fn snapshot_stream(&self, to: Sid, size_hint: usize) -> Option<SnapshotStream> {
         self.flush();
-        let writer = {
-            let links = self.links.lock().expect("links lock");
-            links.by_sid.get(&to).map(|l| l.writer.clone())
-        };
-        let Some(writer) = writer else {
-            return; // no link: its loss shows up as a `Disconnected` event
-        };
-        writer.write_segments(snap_segments(zxid, bytes, SNAP_PART_BYTES));
-        self.watch_backlogs(&mut self.readers.lock().expect("readers lock"));
+        let links = self.links.lock().expect("links lock");
+        let l = links.by_sid.get(&to)?;
+        Some(SnapshotStream {
+            links: self.links.clone(),
+            sid: to,
+            generation: l.generation,
+            writer: l.writer.clone(),
+            size_hint,
+            part: Vec::with_capacity(SNAP_PART_BYTES),
+            sent: 0,
+        })
     }
 
     /// Writes every buffered packet to its link. The buffers stay, with their room, for
@@ -1042,19 +1131,28 @@ mod tests {
         }
     }
 
-    /// A snapshot of several parts, bigger than the socket takes at once, between messages
-    /// sent before and after it: the learner gets the messages and the whole snapshot, in
-    /// the order they were sent.
+    /// A snapshot of several parts, bigger than the socket takes at once, written in odd-sized
+    /// pieces as a serialiser does, between messages sent before and after it: the learner
+    /// gets the messages and the whole snapshot, in the order they were sent.
     #[test]
-    fn a_snapshot_of_many_parts_arrives_whole_between_the_messages_around_it() {
+    fn a_streamed_snapshot_arrives_whole_between_the_messages_around_it() {
         let (leader, _learner, rx) = linked_pair();
         let mut rng = crate::rng::Rng::new(7);
         let bytes: Vec<u8> = (0..5 * SNAP_PART_BYTES + 12345)
             .map(|_| rng.next_u64() as u8)
             .collect();
-        let bytes = Bytes::from(bytes);
         leader.send(1, &proposal(1, 100));
-        leader.send_snapshot(1, 0x42, &bytes);
+        // An estimate below the real size: the learner's buffer grows past it.
+        let mut stream = leader.snapshot_stream(1, bytes.len() / 2).expect("a link");
+        for piece in bytes.chunks(7919) {
+            stream.write_all(piece).unwrap();
+        }
+        // The data, plus 20 bytes of packet framing per part of about 1 MiB.
+        let sent = stream.finish(0x42).unwrap() as usize - bytes.len();
+        assert!(
+            sent.is_multiple_of(20) && (5..=6).contains(&(sent / 20)),
+            "{sent} bytes of framing"
+        );
         leader.send(1, &proposal(2, 100));
         leader.flush();
         let mut got = Vec::new();
@@ -1073,6 +1171,20 @@ mod tests {
             other => panic!("expected the SNAP, got {other:?}"),
         }
         assert_eq!(got[2], proposal(2, 100));
+    }
+
+    /// A serialiser writing to a link that closed stops with an error instead of feeding a
+    /// socket no one reads (or blocking on one).
+    #[test]
+    fn a_snapshot_stream_stops_when_its_link_closes() {
+        let (leader, _learner, _rx) = linked_pair();
+        let mut stream = leader.snapshot_stream(1, 0).expect("a link");
+        leader.close(1);
+        let err = stream
+            .write_all(&vec![0; 2 * SNAP_PART_BYTES])
+            .expect_err("the link is gone");
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+        assert!(leader.snapshot_stream(1, 0).is_none());
     }
 
     /// Closing a link right after sending on it still delivers what was sent, including

@@ -36,8 +36,9 @@ pub const SNAP: i32 = 15;
 pub const OBSERVERINFO: i32 = 16;
 pub const LEADERINFO: i32 = 17;
 pub const ACKEPOCH: i32 = 18;
-/// ringkeeper's own: one part of a snapshot, with the snapshot's total size in the zxid field
-/// (the receiver reserves it once); the SNAP packet that ends the parts carries the zxid.
+/// ringkeeper's own: one part of a snapshot, with the snapshot's expected size in the zxid
+/// field (the receiver reserves that much once; a leader streaming the tree as it serialises
+/// it knows only an estimate); the SNAP packet that ends the parts carries the zxid.
 pub const SNAP_PART: i32 = 1015;
 /// Bytes of snapshot per packet.
 pub const SNAP_PART_BYTES: usize = 1 << 20;
@@ -94,34 +95,28 @@ pub fn encode_msg(msg: &Msg, me: Sid, out: &mut Vec<u8>) {
 /// of `bytes`, not copies.
 pub fn snap_segments(zxid: i64, bytes: &bytes::Bytes, part: usize) -> Vec<bytes::Bytes> {
     let part = part.max(1);
-    let mut segs = Vec::with_capacity(2 * bytes.len().div_ceil(part) + 2);
+    let mut segs = Vec::with_capacity(3 * bytes.len().div_ceil(part) + 3);
     let mut at = 0;
-    let mut trailer: &[u8] = &[];
-    loop {
-        let last = bytes.len() - at <= part;
-        let end = if last { bytes.len() } else { at + part };
-        let mut head = Vec::with_capacity(20);
-        head.extend_from_slice(trailer);
-        if last {
-            head.extend_from_slice(&SNAP.to_be_bytes());
-            head.extend_from_slice(&zxid.to_be_bytes());
-        } else {
-            head.extend_from_slice(&SNAP_PART.to_be_bytes());
-            head.extend_from_slice(&(bytes.len() as i64).to_be_bytes());
-        }
-        head.extend_from_slice(&((end - at) as i32).to_be_bytes());
-        segs.push(head.into());
-        if end > at {
-            segs.push(bytes.slice(at..end));
-        }
-        // authinfo: none (what `put_packet` writes too).
-        trailer = &NO_AUTHINFO;
-        at = end;
-        if last {
-            segs.push(bytes::Bytes::from_static(&NO_AUTHINFO));
-            return segs;
-        }
+    while bytes.len() - at > part {
+        segs.extend(snap_packet(
+            SNAP_PART,
+            bytes.len() as i64,
+            bytes.slice(at..at + part),
+        ));
+        at += part;
     }
+    segs.extend(snap_packet(SNAP, zxid, bytes.slice(at..)));
+    segs
+}
+
+/// One SNAP or SNAP_PART packet as segments: its header, `data` as it is, its (empty)
+/// authinfo.
+pub fn snap_packet(typ: i32, zxid: i64, data: bytes::Bytes) -> Vec<bytes::Bytes> {
+    let mut head = Vec::with_capacity(16);
+    head.extend_from_slice(&typ.to_be_bytes());
+    head.extend_from_slice(&zxid.to_be_bytes());
+    head.extend_from_slice(&(data.len() as i32).to_be_bytes());
+    vec![head.into(), data, bytes::Bytes::from_static(&NO_AUTHINFO)]
 }
 
 const NO_AUTHINFO: [u8; 4] = (-1i32).to_be_bytes();
@@ -140,19 +135,13 @@ impl FromLeader {
         let data = p.data.unwrap_or_default();
         match p.typ {
             SNAP_PART => {
-                let total = usize::try_from(p.zxid)
-                    .map_err(|_| PacketError::SnapParts(format!("announced size {}", p.zxid)))?;
-                // The size comes from the leader; reserving it is a convenience, never a promise
-                // to allocate whatever a damaged packet says.
+                let hint = usize::try_from(p.zxid)
+                    .map_err(|_| PacketError::SnapParts(format!("expected size {}", p.zxid)))?;
+                // The hint comes from the leader: a convenience, never a promise to allocate
+                // whatever a damaged packet says.
                 let buf = self
                     .snap
-                    .get_or_insert_with(|| Vec::with_capacity(total.min(1 << 30)));
-                if buf.len() + data.len() > total {
-                    return Err(PacketError::SnapParts(format!(
-                        "{} bytes received of an announced {total}",
-                        buf.len() + data.len()
-                    )));
-                }
+                    .get_or_insert_with(|| Vec::with_capacity(hint.min(1 << 30)));
                 buf.extend_from_slice(data);
                 Ok(None)
             }
@@ -719,8 +708,8 @@ mod tests {
         }
     }
 
-    /// Parts that overrun their announced size, or another packet before the SNAP that ends
-    /// them, close the link rather than load a damaged tree.
+    /// A negative expected size, or another packet before the SNAP that ends the parts,
+    /// closes the link rather than load a damaged tree.
     #[test]
     fn damaged_snapshot_parts_are_refused() {
         let bytes: bytes::Bytes = vec![5u8; 20].into();
@@ -732,12 +721,10 @@ mod tests {
                 data: Some(&p.2[..]),
             }
         }
-        let mut overrun = FromLeader::default();
-        let mut short = packets[0].clone();
-        short.1 = 10;
-        assert!(overrun.decode(view(&short)).unwrap().is_none());
+        let mut negative = packets[0].clone();
+        negative.1 = -3;
         assert!(matches!(
-            overrun.decode(view(&short)),
+            FromLeader::default().decode(view(&negative)),
             Err(PacketError::SnapParts(_))
         ));
         let mut interleaved = FromLeader::default();

@@ -308,7 +308,7 @@ fn names_and_listing() {
 fn the_room_reserved_for_a_snapshot_in_memory_holds_it() {
     for (seed, creates) in [(3, 200), (42, 5000), (9, 20_000)] {
         let t = random_tree(seed, creates);
-        let room = super::write::room_for(&t);
+        let room = size_hint(&t);
         let len = to_bytes(&t).unwrap().len();
         assert!(
             len <= room,

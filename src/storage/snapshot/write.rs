@@ -253,17 +253,40 @@ fn write_file(tmp: &Path, tree: &DataTree) -> Result<(u64, u64, u64), SnapError>
     Ok(counts)
 }
 
-/// `tree` in the snapshot format, in memory: what a leader streams to a learner for SNAP
-/// sync (`read::load_from` takes it back).
+/// `tree` in the snapshot format, in memory (`read::load_from` takes it back).
 pub fn to_bytes(tree: &DataTree) -> Result<Vec<u8>, SnapError> {
     // Reserved up front: a buffer that doubles as it fills holds the old and the new copy at
     // once, half again the snapshot's size in resident memory. Room never written is never
     // resident, so the estimate errs on the large side.
-    Ok(encode(Vec::with_capacity(room_for(tree)), tree)?.1)
+    Ok(encode(Vec::with_capacity(size_hint(tree)), tree)?.1)
+}
+
+/// Writes `tree` in the snapshot format to `w` as it goes (a SNAP to a learner); the bytes
+/// written.
+pub fn stream(w: impl Write, tree: &DataTree) -> Result<u64, SnapError> {
+    Ok(encode(Stream(w), tree)?.0 .2)
+}
+
+struct Stream<W: Write>(W);
+
+impl<W: Write> Write for Stream<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W: Write> Sink for Stream<W> {
+    fn sync_data(&self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Room for `tree`'s snapshot: its size with ASCII paths and few ACL lists, plus an eighth.
-pub(super) fn room_for(tree: &DataTree) -> usize {
+pub fn size_hint(tree: &DataTree) -> usize {
     let estimate = tree.approximate_data_size().max(0) as u64
         + tree.node_count() as u64 * NODE_FIXED_BYTES
         + tree.sessions().count() as u64 * 12
