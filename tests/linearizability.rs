@@ -4,7 +4,8 @@
 //! creates and reads of other sessions' ephemerals against real server processes while
 //! members are SIGKILLed and restarted, SIGSTOPped and SIGCONTed, or all killed at once,
 //! or while the links between them are cut (a follower or the leader cut off, one way
-//! only), flap, or are slowed (`ensemble3_net_*`, through `common::proxy`);
+//! only), flap, or are slowed (`ensemble3_net_*`, through `common::proxy`), or five members
+//! split 2 | 3 (`ensemble5_net_two_three_split`);
 //! every operation's invocation and completion is recorded and the history is checked
 //! with stateright (see `linz/check.rs`). Each run prints its figures; zero violations
 //! (and no check left inconclusive) is the only pass.
@@ -202,6 +203,17 @@ fn ensemble3_net_slow_follower() {
     );
 }
 
+#[test]
+fn ensemble5_net_two_three_split() {
+    scenario(
+        "5/net-two-three-split",
+        || Servers::proxied(5),
+        Fault::SplitTwoThree,
+        2,
+        16,
+    );
+}
+
 /// Every network fault in turn, several rounds each, until `RK_SOAK_SECS` have passed;
 /// prints a line of totals per fault kind at the end.
 #[test]
@@ -218,6 +230,7 @@ fn net_soak() {
         Fault::OneWay,
         Fault::Flap,
         Fault::SlowFollower,
+        Fault::SplitTwoThree,
     ];
     // fault -> (runs, operations checked, faults injected, violations, time)
     let mut totals = std::collections::BTreeMap::new();
@@ -228,9 +241,10 @@ fn net_soak() {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let s = seed(2000) + i;
         println!("linearizability run net-soak{i}/{fault:?}: seed {s}");
+        let members = if fault == Fault::SplitTwoThree { 5 } else { 3 };
         let report = run(
             spec(&format!("net-soak{i}/{fault:?}"), fault, 3, s),
-            Servers::proxied(3),
+            Servers::proxied(members),
         );
         println!("{}", report.summary());
         let e =

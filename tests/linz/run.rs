@@ -48,6 +48,11 @@ pub enum Fault {
     /// Delay every byte to and from a follower by 50–200 ms (and limit it to 32 kB/s in
     /// odd rounds); then back to normal.
     SlowFollower,
+    /// Five members split 2 | 3, both ways, for longer than syncLimit; heal. Even rounds put
+    /// the leader and a follower on the side of two (the three elect a leader and serve; the
+    /// old leader has no quorum, so nothing may be acknowledged through it), odd rounds cut
+    /// off two followers (the leader keeps its quorum of three).
+    SplitTwoThree,
     /// Restart the standalone server with its log set to fail an fdatasync a few batches
     /// on (cargo feature `fault-injection`): it stops by itself; restart it clean.
     DiskSyncError,
@@ -67,6 +72,7 @@ impl Fault {
                 | Fault::OneWay
                 | Fault::Flap
                 | Fault::SlowFollower
+                | Fault::SplitTwoThree
         )
     }
 }
@@ -235,6 +241,35 @@ fn inject_network(
                 format!("follower {f} delayed {delay:?}, rate limit {rate:?} B/s"),
                 1,
             )
+        }
+        Fault::SplitTwoThree => {
+            let followers = ensemble(servers).others(l);
+            assert_eq!(followers.len(), 4, "a 2 | 3 split needs five members");
+            let two = if round.is_multiple_of(2) {
+                vec![l, followers[0]]
+            } else {
+                followers[..2].to_vec()
+            };
+            let three: Vec<u64> = ids.iter().copied().filter(|i| !two.contains(i)).collect();
+            for &a in &two {
+                for &b in &three {
+                    ensemble(servers).net().cut(a, b);
+                }
+            }
+            let what = if two.contains(&l) {
+                let new = ensemble_mut(servers).wait_leader(&three);
+                eprintln!(
+                    "  {two:?} (leader {l}) cut off from {three:?}; {new} leads after {:.1?}",
+                    started.elapsed()
+                );
+                format!("leader {l} and follower {} cut off from {three:?}", two[1])
+            } else {
+                format!("followers {two:?} cut off from leader {l} and the rest")
+            };
+            progress(servers);
+            hold(started);
+            progress(servers);
+            (what, 1)
         }
         _ => unreachable!("{fault:?} is not a network fault"),
     };
