@@ -719,7 +719,10 @@ impl ConsensusCore {
                 s.zxid
             ));
         }
-        if let Err(e) = crate::storage::snapshot::write_snapshot(&self.settings.data_dir, &tree) {
+        // The bytes just loaded are the snapshot, checked: kept as they came.
+        if let Err(e) =
+            crate::storage::snapshot::write_snapshot_bytes(&self.settings.data_dir, &tree, &s.bytes)
+        {
             crate::storage::fatal(&format!("writing the leader's snapshot: {e}"));
         }
         tracing::info!(

@@ -175,6 +175,11 @@ fn follower_restart_catches_up_by_a_snapshot_of_many_parts() {
         "server {f} did not sync by SNAP:\n{}",
         e.member(f).tail()
     );
+    // It recovers from the snapshot it kept.
+    e.member_mut(f).kill9();
+    e.spawn(f);
+    e.wait_serving(&[f]);
+    rt.block_on(e.assert_same_trees(&all));
 }
 
 /// A former leader that logged proposals no one else received — they could never commit

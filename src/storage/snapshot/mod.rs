@@ -50,7 +50,7 @@ mod read;
 mod write;
 
 pub use read::{load, load_from, quick_check, Header, SnapReader};
-pub use write::{size_hint, stream, to_bytes, write_snapshot, Written};
+pub use write::{size_hint, stream, to_bytes, write_snapshot, write_snapshot_bytes, Written};
 
 use std::path::{Path, PathBuf};
 

@@ -320,3 +320,21 @@ fn the_room_reserved_for_a_snapshot_in_memory_holds_it() {
         );
     }
 }
+
+/// A snapshot kept as the bytes it arrived in is the file `write_snapshot` would have made
+/// of the tree loaded from them, and loads back to that tree.
+#[test]
+fn a_snapshot_kept_from_its_bytes_is_the_file_of_its_tree() {
+    let t = random_tree(11, 3000);
+    let bytes = to_bytes(&t).unwrap();
+    let kept = tempfile::tempdir().unwrap();
+    let w = write_snapshot_bytes(kept.path(), &t, &bytes).unwrap();
+    assert_eq!(w.path, kept.path().join(file_name(t.last_zxid())));
+    assert_eq!(
+        (w.nodes, w.size_bytes),
+        (t.node_count() as u64, bytes.len() as u64)
+    );
+    assert_eq!(std::fs::read(&w.path).unwrap(), write_to_vec(&t));
+    assert_same_tree(&t, &load(&w.path).unwrap());
+    assert_eq!(list(kept.path()).unwrap().len(), 1, "no temp file left");
+}

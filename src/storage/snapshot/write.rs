@@ -214,12 +214,43 @@ fn encode_node(w: &mut Writer, path: &str, node: &Node, acl_index: u32) {
 /// Writes `tree` to `dir/snapshot.<zxid hex>`: temp file, fsync, rename, directory fsync.
 /// An error before the rename removes the temp file and leaves no snapshot behind.
 pub fn write_snapshot(dir: &Path, tree: &DataTree) -> Result<Written, SnapError> {
+    persist(dir, tree.last_zxid(), |tmp| write_file(tmp, tree))
+}
+
+/// As `write_snapshot`, from `bytes` already in the snapshot format: a snapshot a leader
+/// sent, which `tree` was just loaded from (so it is checked), kept as it came rather than
+/// serialised again.
+pub fn write_snapshot_bytes(
+    dir: &Path,
+    tree: &DataTree,
+    bytes: &[u8],
+) -> Result<Written, SnapError> {
+    persist(dir, tree.last_zxid(), |tmp| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        Ok((
+            tree.node_count() as u64,
+            tree.sessions().count() as u64,
+            bytes.len() as u64,
+        ))
+    })
+}
+
+/// Has `write` fill the temp file, then renames it into place and syncs the directory.
+fn persist(
+    dir: &Path,
+    zxid: Zxid,
+    write: impl FnOnce(&Path) -> Result<(u64, u64, u64), SnapError>,
+) -> Result<Written, SnapError> {
     let started = Instant::now();
-    let zxid = tree.last_zxid();
     let path = dir.join(file_name(zxid));
     let tmp = dir.join(format!("{}.tmp", file_name(zxid)));
-    let result = write_file(&tmp, tree);
-    let (nodes, sessions, size_bytes) = match result {
+    let (nodes, sessions, size_bytes) = match write(&tmp) {
         Ok(v) => v,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
