@@ -42,17 +42,24 @@ async fn assert_children(e: &TestEnsemble, ids: &[u64], parent: &str, want: &[St
     }
 }
 
-/// A follower down while a few writes commit comes back and serves them (DIFF).
-#[test]
-fn follower_restart_catches_up_by_diff() {
-    let rt = rt();
-    let mut e = TestEnsemble::new(3, 0, "");
+/// A three-member ensemble with `extra` in its zoo.cfg, serving: it, its ids, its leader and
+/// the two followers.
+fn serving3(extra: &str) -> (TestEnsemble, Vec<u64>, u64, u64, u64) {
+    let mut e = TestEnsemble::new(3, 0, extra);
     let all = e.ids();
     e.spawn_all();
     e.wait_serving(&all);
     let leader = e.wait_leader(&all);
     let others = e.others(leader);
     let (f, g) = (others[0], others[1]);
+    (e, all, leader, f, g)
+}
+
+/// A follower down while a few writes commit comes back and serves them (DIFF).
+#[test]
+fn follower_restart_catches_up_by_diff() {
+    let rt = rt();
+    let (mut e, all, leader, f, g) = serving3("");
     rt.block_on(async {
         let c = e.client_on(leader).await;
         ensure(&c, "/d").await;
@@ -87,13 +94,7 @@ fn follower_restart_catches_up_by_diff() {
 #[test]
 fn follower_restart_catches_up_by_snapshot() {
     let rt = rt();
-    let mut e = TestEnsemble::new(3, 0, "snapCount=100\n");
-    let all = e.ids();
-    e.spawn_all();
-    e.wait_serving(&all);
-    let leader = e.wait_leader(&all);
-    let others = e.others(leader);
-    let (f, g) = (others[0], others[1]);
+    let (mut e, all, leader, f, g) = serving3("snapCount=100\n");
     rt.block_on(async {
         let c = e.client_on(leader).await;
         ensure(&c, "/s").await;
@@ -128,13 +129,7 @@ fn follower_restart_catches_up_by_snapshot() {
 #[test]
 fn follower_restart_catches_up_by_a_snapshot_of_many_parts() {
     let rt = rt();
-    let mut e = TestEnsemble::new(3, 0, "snapCount=100\n");
-    let all = e.ids();
-    e.spawn_all();
-    e.wait_serving(&all);
-    let leader = e.wait_leader(&all);
-    let others = e.others(leader);
-    let (f, g) = (others[0], others[1]);
+    let (mut e, all, leader, f, g) = serving3("snapCount=100\n");
     rt.block_on(async {
         let c = e.client_on(leader).await;
         ensure(&c, "/big").await;
