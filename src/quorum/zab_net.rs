@@ -14,6 +14,10 @@
 //! writability until `poll` has written it. No other thread wakes to send or to read: the
 //! writer side has no task on `quorum-net` either (a socket registered there would wake
 //! that thread for every packet that arrives).
+//!
+//! The one exception is a SNAP: the helper thread that serialises the tree writes it onto
+//! the link itself (`SnapshotStream`), part by part, while the consensus loop holds back
+//! whatever else it has for that learner.
 
 use std::collections::VecDeque;
 use std::io::{IoSlice, Read, Write};
