@@ -5,7 +5,8 @@
 //! members are SIGKILLed and restarted, SIGSTOPped and SIGCONTed, or all killed at once,
 //! or while the links between them are cut (a follower or the leader cut off, one way
 //! only), flap, or are slowed (`ensemble3_net_*`, through `common::proxy`), or five members
-//! split 2 | 3 (`ensemble5_net_two_three_split`);
+//! split 2 | 3 (`ensemble5_net_two_three_split`), or the clients' links to one member
+//! silenced (`ensemble3_net_clients_cut`);
 //! every operation's invocation and completion is recorded and the history is checked
 //! with stateright (see `linz/check.rs`). Each run prints its figures; zero violations
 //! (and no check left inconclusive) is the only pass.
@@ -214,6 +215,17 @@ fn ensemble5_net_two_three_split() {
     );
 }
 
+#[test]
+fn ensemble3_net_clients_cut() {
+    scenario(
+        "3/net-clients-cut",
+        || Servers::proxied(3),
+        Fault::CutClients,
+        2,
+        17,
+    );
+}
+
 /// Every network fault in turn, several rounds each, until `RK_SOAK_SECS` have passed;
 /// prints a line of totals per fault kind at the end.
 #[test]
@@ -231,6 +243,7 @@ fn net_soak() {
         Fault::Flap,
         Fault::SlowFollower,
         Fault::SplitTwoThree,
+        Fault::CutClients,
     ];
     // fault -> (runs, operations checked, faults injected, violations, time)
     let mut totals = std::collections::BTreeMap::new();

@@ -42,8 +42,7 @@ impl TestEnsemble {
         let ports: Vec<(u16, u16, u16)> = (0..n)
             .map(|_| (distinct_port(), distinct_port(), distinct_port()))
             .collect();
-        let net = proxied
-            .then(|| ProxyNet::start(&ports.iter().map(|&(_, q, e)| (q, e)).collect::<Vec<_>>()));
+        let net = proxied.then(|| ProxyNet::start(&ports));
         let members = (0..n)
             .map(|i| {
                 let mut servers = String::new();
@@ -78,6 +77,12 @@ impl TestEnsemble {
             })
             .collect();
         TestEnsemble { members, net }
+    }
+
+    /// Member `id`'s client address through its client proxy (`ProxyNet::cut_clients`);
+    /// panics if the ensemble was built without proxies.
+    pub fn proxied_addr(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", self.net().client_port(id))
     }
 
     /// The proxies; panics if the ensemble was built without them.

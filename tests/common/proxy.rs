@@ -27,6 +27,11 @@
 //! `cut` (both directions), `cut_one_way`, `isolate`, `heal`/`heal_all`, `slow_member` and
 //! `set_flow` are the levers; `flap` drives a link through random cuts and heals.
 //!
+//! Each member's client port has a proxy too (`client_port`), for clients that should reach
+//! it only that way; its two flows (clients to the member, the member to clients) are apart
+//! from the members' and move only with `cut_clients` / `heal_clients` and the `*_all`
+//! levers.
+//!
 //! One wrinkle is ZooKeeper's (and ringkeeper's compatible) election handshake: a dialer
 //! sends its own election address, and a receiver with the higher id drops the connection
 //! and dials back to that address — straight to the real port, around the proxy. The
@@ -88,11 +93,15 @@ pub struct ProxyNet {
     links: BTreeMap<(u64, u64), (Proxy, Proxy)>,
     /// (a, b) -> what happens to bytes from a to b
     flows: BTreeMap<(u64, u64), watch::Sender<Flow>>,
+    /// member -> the proxy in front of its client port
+    client_proxies: BTreeMap<u64, Proxy>,
+    /// member -> (bytes from clients to it, bytes from it to clients)
+    client_flows: BTreeMap<u64, (watch::Sender<Flow>, watch::Sender<Flow>)>,
 }
 
 impl ProxyNet {
-    /// `ports[i]` are member (i + 1)'s real (quorum, election) ports on 127.0.0.1.
-    pub fn start(ports: &[(u16, u16)]) -> ProxyNet {
+    /// `ports[i]` are member (i + 1)'s real (client, quorum, election) ports on 127.0.0.1.
+    pub fn start(ports: &[(u16, u16, u16)]) -> ProxyNet {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("proxy")
@@ -121,7 +130,7 @@ impl ProxyNet {
             .collect();
         let mut links = BTreeMap::new();
         for ((from, to), (ql, el)) in listeners {
-            let (real_q, real_e) = ports[(to - 1) as usize];
+            let (_, real_q, real_e) = ports[(to - 1) as usize];
             let dir = Directions {
                 forward: flows[&(from, to)].subscribe(),
                 back: flows[&(to, from)].subscribe(),
@@ -132,11 +141,55 @@ impl ProxyNet {
             let e = spawn_proxy(&rt, el, real_e, Some(rewrite), dir);
             links.insert((from, to), (q, e));
         }
+        let mut client_proxies = BTreeMap::new();
+        let mut client_flows = BTreeMap::new();
+        for (i, &(real_c, _, _)) in ports.iter().enumerate() {
+            let id = i as u64 + 1;
+            let (to, from) = (
+                watch::channel(Flow::default()).0,
+                watch::channel(Flow::default()).0,
+            );
+            let dir = Directions {
+                forward: to.subscribe(),
+                back: from.subscribe(),
+                seed: id,
+            };
+            client_proxies.insert(id, spawn_proxy(&rt, bind(), real_c, None, dir));
+            client_flows.insert(id, (to, from));
+        }
         ProxyNet {
             rt: Some(rt),
             links,
             flows,
+            client_proxies,
+            client_flows,
         }
+    }
+
+    /// The port of the proxy in front of member `id`'s client port.
+    pub fn client_port(&self, id: u64) -> u16 {
+        self.client_proxies[&id].port
+    }
+
+    /// Bytes between clients and member `id` stop both ways (on connections through its
+    /// client proxy), as a dead network path would: no FIN, no RST.
+    pub fn cut_clients(&self, id: u64) {
+        let (to, from) = &self.client_flows[&id];
+        to.send_modify(|f| f.blocked = true);
+        from.send_modify(|f| f.blocked = true);
+    }
+
+    /// Ends `cut_clients`; the connections that lived through it close.
+    pub fn heal_clients(&self, id: u64) {
+        let (to, from) = &self.client_flows[&id];
+        to.send_modify(|f| f.blocked = false);
+        from.send_modify(|f| f.blocked = false);
+    }
+
+    fn every_flow(&self) -> impl Iterator<Item = &watch::Sender<Flow>> {
+        self.flows
+            .values()
+            .chain(self.client_flows.values().flat_map(|(a, b)| [a, b]))
     }
 
     /// The (quorum, election) ports member `from` must use to reach member `to`.
@@ -208,23 +261,23 @@ impl ProxyNet {
         }
     }
 
-    /// Unblocks every direction (delays and rates stay).
+    /// Unblocks every direction, clients' too (delays and rates stay).
     pub fn heal_all(&self) {
-        for f in self.flows.values() {
+        for f in self.every_flow() {
             f.send_modify(|f| f.blocked = false);
         }
     }
 
-    /// Every direction back to unblocked, undelayed, unlimited.
+    /// Every direction, clients' too, back to unblocked, undelayed, unlimited.
     pub fn clear_all(&self) {
-        for f in self.flows.values() {
+        for f in self.every_flow() {
             f.send_replace(Flow::default());
         }
     }
 
-    /// Whether every flow is clear (no block, delay or rate).
+    /// Whether every flow, clients' too, is clear (no block, delay or rate).
     pub fn all_clear(&self) -> bool {
-        self.flows.values().all(|f| f.borrow().is_clear())
+        self.every_flow().all(|f| f.borrow().is_clear())
     }
 
     /// Cuts and heals the links between `a` and each of `bs` at random for `total`: each

@@ -69,7 +69,7 @@ fn silent(s: &mut TcpStream, wait: Duration) -> bool {
 fn proxy_cut_is_silent_and_heal_closes_what_lived_through_it() {
     let (q2, e2) = (echo_server(), echo_server());
     let (q1, e1) = (echo_server(), echo_server());
-    let net = ProxyNet::start(&[(q1, e1), (q2, e2)]);
+    let net = ProxyNet::start(&[(echo_server(), q1, e1), (echo_server(), q2, e2)]);
     let (via_q, _) = net.ports(1, 2);
     let mut old = connect(via_q);
     assert_eq!(echo(&mut old, b"before"), b"before");
@@ -117,7 +117,7 @@ fn proxy_cut_is_silent_and_heal_closes_what_lived_through_it() {
 fn proxy_points_the_election_dial_back_at_the_reverse_proxy() {
     let (e2, accepted) = accepting_server();
     let (q1, e1, q2) = (echo_server(), echo_server(), echo_server());
-    let net = ProxyNet::start(&[(q1, e1), (q2, e2)]);
+    let net = ProxyNet::start(&[(echo_server(), q1, e1), (echo_server(), q2, e2)]);
     let mut dialer = connect(net.ports(1, 2).1);
     let own = format!("127.0.0.1:{e1}");
     let mut hello = Vec::new();
@@ -206,7 +206,10 @@ fn proxy_one_way_cut_blocks_one_direction_on_connections_dialed_either_way() {
     // Member 1's and member 2's quorum ports hand their connections to the test.
     let (q1, from_2) = accepting_server();
     let (q2, from_1) = accepting_server();
-    let net = ProxyNet::start(&[(q1, echo_server()), (q2, echo_server())]);
+    let net = ProxyNet::start(&[
+        (echo_server(), q1, echo_server()),
+        (echo_server(), q2, echo_server()),
+    ]);
     // 1 dialed 2, and 2 dialed 1, before the cut.
     let mut d12 = connect(net.ports(1, 2).0);
     let mut a12 = from_1
@@ -259,12 +262,40 @@ fn proxy_one_way_cut_blocks_one_direction_on_connections_dialed_either_way() {
     assert_eq!(read_n(&mut b, 2), b"ok");
 }
 
+/// A member's client proxy: a cut silences its connections both ways and leaves the
+/// members' links alone; the heal closes what lived through it, and new connections flow.
+#[test]
+fn client_proxy_cut_is_silent_and_apart_from_the_members_links() {
+    let net = ProxyNet::start(&[
+        (echo_server(), echo_server(), echo_server()),
+        (echo_server(), echo_server(), echo_server()),
+    ]);
+    let mut client = connect(net.client_port(2));
+    let mut member = connect(net.ports(1, 2).0);
+    assert_eq!(echo(&mut client, b"before"), b"before");
+    net.cut_clients(2);
+    assert!(!net.all_clear());
+    client.write_all(b"lost").unwrap();
+    assert!(silent(&mut client, Duration::from_millis(300)));
+    assert_eq!(echo(&mut member, b"members"), b"members");
+    net.heal_clients(2);
+    assert!(net.all_clear());
+    let mut b = [0u8; 16];
+    let closed = client.read(&mut b);
+    assert!(
+        matches!(closed, Ok(0)) || closed.is_err(),
+        "a connection that lived through the cut closes at the heal: {closed:?}"
+    );
+    let mut fresh = connect(net.client_port(2));
+    assert_eq!(echo(&mut fresh, b"after"), b"after");
+}
+
 #[test]
 fn proxy_delay_keeps_order_and_never_closes() {
     use crate::common::proxy::Flow;
     let net = ProxyNet::start(&[
-        (echo_server(), echo_server()),
-        (echo_server(), echo_server()),
+        (echo_server(), echo_server(), echo_server()),
+        (echo_server(), echo_server(), echo_server()),
     ]);
     let mut s = connect(net.ports(1, 2).0);
     assert_eq!(echo(&mut s, b"warm"), b"warm");

@@ -53,6 +53,11 @@ pub enum Fault {
     /// old leader has no quorum, so nothing may be acknowledged through it), odd rounds cut
     /// off two followers (the leader keeps its quorum of three).
     SplitTwoThree,
+    /// Silence every client connection to one member, both ways, for longer than the
+    /// clients' read timeout (two thirds of the 6 s session timeout) but not the session
+    /// timeout: they give up on it and resume their sessions elsewhere; the members' own
+    /// links stay up. The leader's clients in even rounds, a follower's in odd ones; heal.
+    CutClients,
     /// Restart the standalone server with its log set to fail an fdatasync a few batches
     /// on (cargo feature `fault-injection`): it stops by itself; restart it clean.
     DiskSyncError,
@@ -73,6 +78,7 @@ impl Fault {
                 | Fault::Flap
                 | Fault::SlowFollower
                 | Fault::SplitTwoThree
+                | Fault::CutClients
         )
     }
 }
@@ -104,9 +110,13 @@ impl Servers {
         Servers::Standalone(TestServer::start_with("tickTime=500\n"))
     }
 
-    fn members(&self) -> Vec<String> {
+    /// The members' client addresses; through their client proxies if `proxied`.
+    fn members(&self, proxied: bool) -> Vec<String> {
         match self {
             Servers::Standalone(s) => vec![s.addr()],
+            Servers::Ensemble(e) if proxied => {
+                e.ids().into_iter().map(|id| e.proxied_addr(id)).collect()
+            }
             Servers::Ensemble(e) => e.members.iter().map(|m| m.addr()).collect(),
         }
     }
@@ -127,6 +137,10 @@ impl Servers {
 /// How long a frozen member stays frozen: longer than syncLimit (5 ticks of 500 ms), so
 /// the others give up on it and, for a leader, elect another.
 const FREEZE: Duration = Duration::from_secs(4);
+
+/// How long clients' links to a member stay cut: past their read timeout (4 s), short of
+/// their sessions' (6 s).
+const CLIENTS_CUT: Duration = Duration::from_millis(4800);
 
 /// The ensemble's leader, waiting for one to be elected.
 fn leader(e: &TestEnsemble) -> u64 {
@@ -270,6 +284,19 @@ fn inject_network(
             hold(started);
             progress(servers);
             (what, 1)
+        }
+        Fault::CutClients => {
+            let m = if round.is_multiple_of(2) { l } else { f };
+            ensemble(servers).net().cut_clients(m);
+            std::thread::sleep(CLIENTS_CUT);
+            progress(servers);
+            (
+                format!(
+                    "clients of {} {m} cut off",
+                    if m == l { "leader" } else { "follower" }
+                ),
+                1,
+            )
         }
         _ => unreachable!("{fault:?} is not a network fault"),
     };
@@ -506,7 +533,9 @@ fn note(name: &str, t0: Instant, what: &str) {
 pub fn run(spec: RunSpec, mut servers: Servers) -> RunReport {
     let t0 = Instant::now();
     let w = Arc::new(Workload {
-        members: servers.members(),
+        // Clients go through the proxies only where the fault cuts their links: elsewhere
+        // they would add a hop to every operation for nothing.
+        members: servers.members(spec.fault == Fault::CutClients),
         keys: spec.keys,
         ops_per_generation: spec.ops_per_generation,
         generations: spec.generations,
