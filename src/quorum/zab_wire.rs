@@ -125,7 +125,7 @@ const NO_AUTHINFO: [u8; 4] = (-1i32).to_be_bytes();
 /// ends them.
 #[derive(Default)]
 pub struct FromLeader {
-    /// The parts so far, with room reserved for the announced total.
+    /// The parts so far, in room reserved for the expected size.
     snap: Option<Vec<u8>>,
 }
 
