@@ -40,8 +40,8 @@ pub type Zxid = i64;
 pub type Payload = Arc<[u8]>;
 
 /// A whole-tree transfer for SNAP sync; opaque here (the caller serialises a tree version).
-/// `Bytes`, not `Payload`: a snapshot can be gigabytes, and the link sends it in parts
-/// sliced from this one buffer rather than copies of it (`zab_net::ZabNet::send_snapshot`).
+/// On a real link the leader streams it (`zab_net::SnapshotStream`) and the learner gathers
+/// it into one buffer, handed on as `Bytes` without a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotRef {
     pub zxid: Zxid,
