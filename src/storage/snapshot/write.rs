@@ -34,8 +34,8 @@ pub struct Written {
 /// shared disk for the whole writeback.
 const SYNC_EVERY_BYTES: u64 = 8 << 20;
 
-/// Where a snapshot's bytes go: a file (pushed to the disk as it grows) or memory (a SNAP
-/// sync to a learner).
+/// Where a snapshot's bytes go: a file (pushed to the disk as it grows) or a stream with
+/// nothing to sync (`Stream`: a SNAP onto a learner's link, or memory).
 trait Sink: Write {
     fn sync_data(&self) -> std::io::Result<()>;
 }
@@ -43,12 +43,6 @@ trait Sink: Write {
 impl Sink for File {
     fn sync_data(&self) -> std::io::Result<()> {
         File::sync_data(self)
-    }
-}
-
-impl Sink for Vec<u8> {
-    fn sync_data(&self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -226,11 +220,7 @@ pub fn write_snapshot_bytes(
     bytes: &[u8],
 ) -> Result<Written, SnapError> {
     persist(dir, tree.last_zxid(), |tmp| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(tmp)?;
+        let mut file = create(tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         Ok((
@@ -274,22 +264,26 @@ fn persist(
 }
 
 fn write_file(tmp: &Path, tree: &DataTree) -> Result<(u64, u64, u64), SnapError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)?;
-    let (counts, file) = encode(file, tree)?;
+    let (counts, file) = encode(create(tmp)?, tree)?;
     file.sync_all()?;
     Ok(counts)
 }
 
-/// `tree` in the snapshot format, in memory (`read::load_from` takes it back).
+/// A temp file to fill, empty.
+fn create(tmp: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)
+}
+
+/// `tree` in the snapshot format, in memory (`read::load_from` takes it back), in a buffer
+/// reserved at `size_hint` rather than one that doubles as it fills.
 pub fn to_bytes(tree: &DataTree) -> Result<Vec<u8>, SnapError> {
-    // Reserved up front: a buffer that doubles as it fills holds the old and the new copy at
-    // once, half again the snapshot's size in resident memory. Room never written is never
-    // resident, so the estimate errs on the large side.
-    Ok(encode(Vec::with_capacity(size_hint(tree)), tree)?.1)
+    let mut bytes = Vec::with_capacity(size_hint(tree));
+    stream(&mut bytes, tree)?;
+    Ok(bytes)
 }
 
 /// Writes `tree` in the snapshot format to `w` as it goes (a SNAP to a learner); the bytes
@@ -316,7 +310,9 @@ impl<W: Write> Sink for Stream<W> {
     }
 }
 
-/// Room for `tree`'s snapshot: its size with ASCII paths and few ACL lists, plus an eighth.
+/// Room for `tree`'s snapshot: its size with ASCII paths and few ACL lists, plus an eighth
+/// (what a learner reserves for a SNAP; room never written is never resident, so it errs
+/// on the large side).
 pub fn size_hint(tree: &DataTree) -> usize {
     let estimate = tree.approximate_data_size().max(0) as u64
         + tree.node_count() as u64 * NODE_FIXED_BYTES
